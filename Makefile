@@ -1,0 +1,94 @@
+# intelgraph.ops: the two commands are `make demo` and `make test`; everything they need
+# is installed by the targets below.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+SCENARIO ?= default
+RELEASES := 24.0.0 24.1.0
+STATE := .sandbox
+TRAFFIC = $(VENV)/bin/python sandbox/traffic/traffic.py
+LB_URL ?= http://10.89.40.10
+REDIS_URL ?= redis://:sandbox-redis-secret@10.89.40.41:6379/0
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+export INTELGRAPH_SANDBOX_ROOT := $(CURDIR)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- set-up ---------------------------------------------------------------------------
+
+.PHONY: deps host-deps venv collections
+deps: host-deps venv collections ## install everything (Debian packages, podman settings, Python venv)
+
+host-deps:
+	@bash sandbox/setup-host.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+collections: .collections/ansible_collections/intelgraph/ops
+.collections/ansible_collections/intelgraph/ops:
+	mkdir -p $(@D)
+	ln -sfn ../../.. $@
+
+.PHONY: dist
+dist: $(foreach v,$(RELEASES),sandbox/dist/intelgraph-server-$(v).tar.gz) ## build the stand-in release tarballs
+sandbox/dist/intelgraph-server-%.tar.gz: $(shell find sandbox/app -type f -not -path '*/__pycache__/*' 2>/dev/null)
+	$(PYTHON) sandbox/app/build.py --version $* --out sandbox/dist
+
+# --- the sandbox and the demo ---------------------------------------------------------
+
+.PHONY: sandbox-up sandbox-down deploy traffic-start traffic-stop demo demo-down
+sandbox-up: deps dist ## build the host image and start the sandbox fleet
+	ansible-playbook sandbox/playbooks/fleet_up.yml
+
+deploy: sandbox-up ## deploy IntelGraph 24.0.0 on the sandbox fleet
+	ansible-playbook playbooks/site.yml
+
+traffic-start: venv
+	$(TRAFFIC) start --base-url $(LB_URL) --redis-url $(REDIS_URL) --stats $(STATE)/traffic.json
+
+traffic-stop: venv
+	$(TRAFFIC) stop --stats $(STATE)/traffic.json
+
+demo: deploy ## sandbox fleet on 24.0.0, steady traffic, upgrade to 24.1.0, summary
+	$(MAKE) --no-print-directory traffic-start
+	ansible-playbook playbooks/upgrade.yml || { $(MAKE) --no-print-directory traffic-stop; exit 1; }
+	$(MAKE) --no-print-directory traffic-stop
+	$(VENV)/bin/python sandbox/summary.py --stats $(STATE)/traffic.json
+
+demo-down: ## remove every container, network and process the sandbox made
+	ansible-playbook sandbox/playbooks/fleet_down.yml
+
+# --- tests ----------------------------------------------------------------------------
+
+.PHONY: test test-unit lint molecule build
+test: deps dist ## install what the tests need and run them all
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory molecule
+
+test-unit: venv ## unit tests (fast, no fleet)
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: venv collections ## ansible-lint (production profile), yamllint, ruff
+	ansible-lint --profile production
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+
+molecule: deps dist ## one Molecule scenario: make molecule SCENARIO=default
+	molecule test -s $(SCENARIO)
+
+build: venv ## build the collection tarball
+	ansible-galaxy collection build --force

@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""Take a point-in-time snapshot of a Redis node and keep a copy of it aside."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: redis_snapshot
+short_description: Snapshot a Redis node's dataset into a kept RDB file
+description:
+  - Asks the node for a BGSAVE (scheduled after a running AOF rewrite), waits until C(LASTSAVE)
+    advances and the save reports C(ok), then copies the node's RDB file into O(dest_dir) under the
+    snapshot's id with its SHA-256 and a JSON metadata file beside it.
+  - Works the same whether the node has AOF on or off; the RDB file is written by BGSAVE in both cases.
+  - Runs on the Redis host itself, since it reads the node's data directory.
+  - A snapshot whose id already exists in O(dest_dir) is left as it is (idempotent per id).
+version_added: 1.0.0
+author: IntelGraph SRE
+extends_documentation_fragment:
+  - intelgraph.ops.redis
+options:
+  snapshot_id:
+    description: Name of the snapshot (letters, digits, C(-), C(_), C(.)).
+    type: str
+    required: true
+  dest_dir:
+    description: Directory on the Redis host the snapshot is copied into (created mode 0750).
+    type: path
+    default: /var/backups/intelgraph/redis
+  timeout:
+    description: Seconds to wait for the BGSAVE to finish.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: In check mode nothing is saved or copied; the result says whether it would be.
+  diff_mode:
+    support: none
+    description: No diff is produced.
+  idempotent:
+    support: full
+    description: A second run with the same O(snapshot_id) changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the cache before the upgrade
+  intelgraph.ops.redis_snapshot:
+    login_password: "{{ intelgraph_redis_password }}"
+    snapshot_id: "v24.1-{{ restore_point_id }}"
+  register: snapshot
+"""
+
+RETURN = r"""
+snapshot_id:
+  description: The snapshot's id.
+  returned: always
+  type: str
+path:
+  description: The kept RDB copy.
+  returned: always
+  type: str
+  sample: /var/backups/intelgraph/redis/v24.1-20261127T1800.rdb
+metadata_path:
+  description: The JSON metadata file beside it.
+  returned: always
+  type: str
+sha256:
+  description: SHA-256 of the kept RDB copy.
+  returned: unless in check mode and the snapshot does not exist yet
+  type: str
+keys:
+  description: Number of keys the node held when the snapshot was taken (DBSIZE of every database).
+  returned: unless in check mode and the snapshot does not exist yet
+  type: int
+lastsave:
+  description: The node's LASTSAVE time (Unix seconds) of the snapshot.
+  returned: unless in check mode and the snapshot does not exist yet
+  type: int
+aof_enabled:
+  description: Whether the node had AOF on.
+  returned: unless in check mode and the snapshot does not exist yet
+  type: bool
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._redis import (
+    bgsave_finished,
+    connect,
+    node_name,
+    redis_argument_spec,
+    redis_error_types,
+    snapshot_paths,
+)
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def main() -> None:
+    argument_spec = redis_argument_spec()
+    argument_spec.update(
+        snapshot_id={"type": "str", "required": True},
+        dest_dir={"type": "path", "default": "/var/backups/intelgraph/redis"},
+        timeout={"type": "int", "default": 120},
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    node = node_name(module.params)
+    try:
+        rdb_copy, meta_path = snapshot_paths(module.params["dest_dir"], module.params["snapshot_id"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    result = {
+        "changed": False,
+        "snapshot_id": module.params["snapshot_id"],
+        "path": rdb_copy,
+        "metadata_path": meta_path,
+    }
+
+    if os.path.exists(rdb_copy) and os.path.exists(meta_path):
+        with open(meta_path) as handle:
+            result.update(json.load(handle))
+        module.exit_json(**result)
+    if module.check_mode:
+        module.exit_json(**dict(result, changed=True))
+
+    client = connect(module)
+    try:
+        before = int(client.lastsave().timestamp())
+        info = client.info("persistence")
+        rewrite_running = bool(int(info.get("aof_rewrite_in_progress", 0)))
+        client.execute_command("BGSAVE", "SCHEDULE") if rewrite_running else client.bgsave()
+        deadline = time.monotonic() + module.params["timeout"]
+        # LASTSAVE has a one-second resolution: wait out the second the previous save ended in.
+        while True:
+            state = bgsave_finished(before, client.info("persistence"))
+            if state is not None:
+                break
+            if time.monotonic() > deadline:
+                module.fail_json(
+                    msg=f"Redis node {node}: BGSAVE did not finish within {module.params['timeout']} s; "
+                    "check the node's disk and its log, or raise timeout.",
+                    **result,
+                )
+            time.sleep(0.2)
+        if not state:
+            module.fail_json(
+                msg=f"Redis node {node}: BGSAVE failed (rdb_last_bgsave_status is not ok); "
+                "see the Redis log for the cause (disk full, permissions).",
+                **result,
+            )
+        config = client.config_get("dir")
+        config.update(client.config_get("dbfilename"))
+        keys = sum(
+            int(db.get("keys", 0)) for name, db in client.info("keyspace").items() if name.startswith("db")
+        )
+        lastsave = int(client.lastsave().timestamp())
+        aof_enabled = bool(int(client.info("persistence").get("aof_enabled", 0)))
+    except redis_error_types() as exc:
+        module.fail_json(msg=f"Redis node {node}: snapshot failed: {exc}", **result)
+
+    source = os.path.join(config["dir"], config["dbfilename"])
+    os.makedirs(module.params["dest_dir"], mode=0o750, exist_ok=True)
+    partial = rdb_copy + ".partial"
+    shutil.copyfile(source, partial)
+    os.chmod(partial, 0o640)
+    os.replace(partial, rdb_copy)
+    metadata = {
+        "node": node,
+        "sha256": sha256_of(rdb_copy),
+        "keys": keys,
+        "lastsave": lastsave,
+        "aof_enabled": aof_enabled,
+        "source": source,
+        "taken_at": int(time.time()),
+    }
+    with open(meta_path + ".partial", "w") as handle:
+        json.dump(dict(metadata, snapshot_id=module.params["snapshot_id"]), handle, indent=2, sort_keys=True)
+    os.replace(meta_path + ".partial", meta_path)
+    module.exit_json(**dict(result, changed=True, **metadata))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Build the sandbox host image: Debian bookworm with systemd as PID 1, sshd, and every
+# Debian package the fleet needs baked in with its unit disabled (the roles enable what
+# each host runs). The image tag carries a hash of this script and the package list, so a
+# changed recipe builds a new image and an unchanged one is reused.
+#
+# usage: sandbox/image/build.sh [--force]     prints the image reference on stdout
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+packages_file="$here/packages.txt"
+image_repo="localhost/intelgraph-sandbox-host"
+recipe_hash=$(cat "$0" "$packages_file" | sha256sum | cut -c1-12)
+image="$image_repo:$recipe_hash"
+force=${1:-}
+
+log() { printf 'image: %s\n' "$*" >&2; }
+die() { printf 'image: error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$force" != "--force" ] && podman image exists "$image"; then
+    log "reusing $image"
+    echo "$image"
+    exit 0
+fi
+
+[ "$(id -u)" = 0 ] || die "building the host image needs root (debootstrap, chroot, rootful podman)"
+command -v debootstrap >/dev/null || die "debootstrap is missing: run 'make deps'"
+
+# The Debian mirror is the one this machine's apt already uses; it is never written into
+# the repository.
+mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | tr ' ' '\n' | grep -v -- '-security' | head -n1 || true)
+if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
+    mirror=$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+fi
+[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}"
+
+work=$(mktemp -d /var/tmp/intelgraph-image.XXXXXX)
+rootfs="$work/rootfs"
+cleanup() {
+    for m in dev/pts dev proc sys; do
+        mountpoint -q "$rootfs/$m" 2>/dev/null && umount -l "$rootfs/$m"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "debootstrap bookworm from $mirror"
+debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,python3,ca-certificates \
+    bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+
+# apt inside the image uses the same sources, settings and CA certificates as this machine
+# (HTTPS through a local CA otherwise fails with SELF_SIGNED_CERT_IN_CHAIN).
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+rm -f "$rootfs/etc/apt/sources.list"
+cp -a /etc/apt/sources.list.d/. "$rootfs/etc/apt/sources.list.d/" 2>/dev/null || true
+[ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$rootfs/etc/apt/sources.list"
+find "$rootfs/etc/apt/sources.list.d" -name '*disabled*' -delete
+for conf in /etc/apt/apt.conf.d/99*; do [ -f "$conf" ] && cp "$conf" "$rootfs/etc/apt/apt.conf.d/"; done
+if compgen -G "/usr/local/share/ca-certificates/*" >/dev/null; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    cp -a /usr/local/share/ca-certificates/. "$rootfs/usr/local/share/ca-certificates/"
+fi
+printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+chmod +x "$rootfs/usr/sbin/policy-rc.d"
+
+mount -t proc proc "$rootfs/proc"
+mount -t sysfs sys "$rootfs/sys"
+mount --bind /dev "$rootfs/dev"
+mount --bind /dev/pts "$rootfs/dev/pts"
+
+in_root() { chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+
+log "installing the fleet's packages"
+mapfile -t pkgs < <(grep -v '^[[:space:]]*#' "$packages_file" | grep -v '^[[:space:]]*$')
+in_root apt-get update -qq >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get update failed"; }
+in_root apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$work/apt.log" 2>&1 \
+    || { tail -n 30 "$work/apt.log" >&2; die "apt-get install failed"; }
+in_root update-ca-certificates >/dev/null 2>&1
+in_root npm config set -g cafile /etc/ssl/certs/ca-certificates.crt
+in_root npm install -g --silent pnpm@8 >>"$work/apt.log" 2>&1 \
+    || { tail -n 30 "$work/apt.log" >&2; die "npm install -g pnpm failed"; }
+
+log "configuring systemd and sshd"
+# Services are off until a role enables them on the hosts that run them.
+for unit in redis-server postgresql haproxy prometheus apt-daily.timer apt-daily-upgrade.timer \
+    e2scrub_all.timer fstrim.timer; do
+    in_root systemctl disable "$unit" >/dev/null 2>&1 || true
+done
+for unit in systemd-networkd-wait-online.service getty@tty1.service console-getty.service \
+    systemd-logind.service; do
+    in_root systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+in_root systemctl enable ssh >/dev/null 2>&1
+# Debian's haproxy unit cannot set up its private mounts inside a container (226/NAMESPACE).
+mkdir -p "$rootfs/etc/systemd/system/haproxy.service.d"
+printf '[Service]\nBindReadOnlyPaths=\n' >"$rootfs/etc/systemd/system/haproxy.service.d/container.conf"
+in_root ssh-keygen -A >/dev/null
+mkdir -p "$rootfs/etc/ssh/sshd_config.d" "$rootfs/root/.ssh"
+chmod 700 "$rootfs/root/.ssh"
+cat >"$rootfs/etc/ssh/sshd_config.d/sandbox.conf" <<'EOF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+MaxStartups 100:30:200
+MaxSessions 50
+EOF
+
+rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf"
+: >"$rootfs/etc/machine-id"
+in_root apt-get clean
+rm -rf "$rootfs/var/lib/apt/lists/"* "$rootfs/root/.npm"
+
+for m in dev/pts dev proc sys; do umount -l "$rootfs/$m"; done
+
+log "importing as $image"
+tar -C "$rootfs" --numeric-owner -c . \
+    | podman import --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' - "$image" >/dev/null
+podman tag "$image" "$image_repo:latest"
+echo "$image"

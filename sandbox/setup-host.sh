@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what the sandbox needs on this machine: podman with runc, debootstrap, and the
+# podman settings measured to work here (sandbox/image/containers.conf). Safe to re-run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup-host: the sandbox runs rootful podman: run this as root" >&2
+    exit 1
+fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup-host: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+conf=/etc/containers/containers.conf
+if ! cmp -s "$here/image/containers.conf" "$conf"; then
+    [ -f "$conf" ] && cp "$conf" "$conf.before-intelgraph-sandbox"
+    install -D -m 0644 "$here/image/containers.conf" "$conf"
+    echo "setup-host: wrote $conf"
+fi
