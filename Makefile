@@ -8,10 +8,6 @@ VENV ?= .venv
 PYTHON ?= python3
 SCENARIO ?= default
 RELEASES := 24.0.0 24.1.0
-STATE := .sandbox
-TRAFFIC = $(VENV)/bin/python sandbox/traffic/traffic.py
-LB_URL ?= http://10.89.40.10
-REDIS_URL ?= redis://:sandbox-redis-secret@10.89.40.41:6379/0
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -55,31 +51,38 @@ sandbox-up: deps dist ## build the host image and start the sandbox fleet
 deploy: sandbox-up ## deploy IntelGraph 24.0.0 on the sandbox fleet
 	ansible-playbook playbooks/site.yml
 
-traffic-start: venv
-	$(TRAFFIC) start --base-url $(LB_URL) --redis-url $(REDIS_URL) --stats $(STATE)/traffic.json
+traffic-start: venv ## start steady traffic through the sandbox load balancer
+	ansible-playbook sandbox/playbooks/traffic.yml -e sandbox_traffic_action=start
 
-traffic-stop: venv
-	$(TRAFFIC) stop --stats $(STATE)/traffic.json
+traffic-stop: venv ## stop it and print its statistics
+	ansible-playbook sandbox/playbooks/traffic.yml -e sandbox_traffic_action=stop
 
 demo: deploy ## sandbox fleet on 24.0.0, steady traffic, upgrade to 24.1.0, summary
 	$(MAKE) --no-print-directory traffic-start
 	ansible-playbook playbooks/upgrade.yml || { $(MAKE) --no-print-directory traffic-stop; exit 1; }
-	$(MAKE) --no-print-directory traffic-stop
-	$(VENV)/bin/python sandbox/summary.py --stats $(STATE)/traffic.json
+	ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer ansible-playbook sandbox/playbooks/summary.yml
 
 demo-down: ## remove every container, network and process the sandbox made
 	ansible-playbook sandbox/playbooks/fleet_down.yml
 
 # --- tests ----------------------------------------------------------------------------
 
-.PHONY: test test-unit lint molecule build
+.PHONY: test test-unit test-integration test-e2e lint molecule build
 test: deps dist ## install what the tests need and run them all
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory molecule
+	$(MAKE) --no-print-directory test-e2e
 
-test-unit: venv ## unit tests (fast, no fleet)
+test-unit: venv collections ## unit tests (fast, no fleet)
 	$(VENV)/bin/pytest -q tests/unit
+
+test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL
+	$(VENV)/bin/pytest -q tests/integration
+
+test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E=-k name for one)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e $(E2E)
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff
 	ansible-lint --profile production

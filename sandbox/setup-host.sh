@@ -3,7 +3,9 @@
 # podman settings measured to work here (sandbox/image/containers.conf). Safe to re-run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client)
+# podman and its runtime for the fleet; redis-server and postgresql for the stand-in
+# service's integration tests, which run them on loopback.
+packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client redis-server postgresql)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-host: the sandbox runs rootful podman: run this as root" >&2

@@ -1,8 +1,8 @@
 """Local Redis and PostgreSQL servers and the built releases, for the service's integration tests.
 
 Everything runs on 127.0.0.1 with ports picked at random; every process started here is
-stopped by its pid at the end. The tests skip only when the redis-server or PostgreSQL
-binaries are not installed.
+stopped by its pid at the end. Without the redis-server and PostgreSQL binaries (installed by
+`make deps`) the run stops with a usage error rather than skipping.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from sandbox_it_support import MISSING, ROOT, Services, free_port, http_get, wait_until
 
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+if MISSING is not None:
+    raise pytest.UsageError(f"the integration tests {MISSING}: run 'make deps' (sandbox/setup-host.sh) first")
 
 REGION = {"X-Tenant-Id": "acme", "X-Tenant-Region": "eu-west"}
 TRAFFIC = ROOT / "sandbox" / "traffic" / "traffic.py"

@@ -1,0 +1,264 @@
+"""Drive the sandbox fleet from end-to-end tests: run playbooks against it and observe its
+hosts (files, services, Redis, PostgreSQL, HTTP) directly, never through the code under test.
+
+The fleet is the one of inventories/sandbox; INTELGRAPH_SANDBOX_ID picks which one when
+several run side by side (see inventories/sandbox/group_vars/all.yml).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+INVENTORY = ROOT / "inventories/sandbox"
+LOGS = ROOT / ".sandbox/logs"
+PORTS = {"api": 8080, "ingest": 9101}
+
+
+def sandbox_id() -> int:
+    return int(os.environ.get("INTELGRAPH_SANDBOX_ID") or 0)
+
+
+def group_vars() -> dict[str, Any]:
+    return yaml.safe_load((INVENTORY / "group_vars/all.yml").read_text())
+
+
+@dataclass
+class PlaybookRun:
+    """The outcome of one ansible-playbook run: exit code and everything it printed."""
+
+    args: list[str]
+    rc: int
+    output: str
+    log: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """The PLAY RECAP per host: {host: {ok, changed, failed, ...}}."""
+        recap: dict[str, dict[str, int]] = {}
+        for line in self.output.split("PLAY RECAP")[-1].splitlines():
+            match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+            if match:
+                recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+        return recap
+
+    def changed_hosts(self) -> list[str]:
+        return sorted(h for h, counts in self.recap().items() if counts.get("changed", 0))
+
+
+@dataclass
+class Fleet:
+    """The sandbox fleet as the tests see it."""
+
+    id: int = field(default_factory=sandbox_id)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    octets: dict[str, int] = field(default_factory=dict)
+    dirty: bool = True  # whether it may differ from what site.yml makes of a fresh fleet
+
+    def __post_init__(self) -> None:
+        data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+        for group, body in data["all"]["children"].items():
+            hosts = body.get("hosts") or {}
+            self.groups[group] = list(hosts)
+            for host, hostvars in hosts.items():
+                self.octets[host] = int(str(hostvars["ansible_host"]).rstrip("'").rsplit(".", 1)[1])
+        secrets = group_vars()
+        self.redis_password = secrets["intelgraph_redis_password"]
+        self.db_password = secrets["intelgraph_db_password"]
+
+    @property
+    def name(self) -> str:
+        return "intelgraph-sandbox" + (str(self.id) if self.id else "")
+
+    @property
+    def net(self) -> str:
+        return f"10.89.{40 + self.id}"
+
+    def address(self, host: str) -> str:
+        return f"{self.net}.{self.octets[host]}"
+
+    @property
+    def lb_url(self) -> str:
+        return f"http://{self.address(self.groups['lb'][0])}"
+
+    # --- running playbooks ------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+            INTELGRAPH_SANDBOX_ROOT=str(ROOT),
+            INTELGRAPH_SANDBOX_ID=str(self.id),
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_NOCOLOR="1",
+        )
+        return env
+
+    def playbook(
+        self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None, timeout: float = 1200
+    ) -> PlaybookRun:
+        """Run a playbook of the project against the fleet; never raises on failure."""
+        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        if extra_vars:
+            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}.log"
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        log.write_text(" ".join(cmd) + "\n\n" + output)
+        return PlaybookRun(cmd, proc.returncode, output, log)
+
+    def up(self) -> None:
+        run = self.playbook("sandbox/playbooks/fleet_up.yml")
+        assert run.ok, f"fleet_up failed, see {run.log}"
+
+    def down(self) -> None:
+        run = self.playbook("sandbox/playbooks/fleet_down.yml")
+        assert run.ok, f"fleet_down failed, see {run.log}"
+
+    def deploy(self) -> None:
+        run = self.playbook("playbooks/site.yml")
+        assert run.ok, f"site.yml failed, see {run.log}"
+
+    # --- observing hosts --------------------------------------------------------------
+
+    def container(self, host: str) -> str:
+        return f"{self.name}-{host}"
+
+    def exec(self, host: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", "exec", self.container(host), *cmd],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def read(self, host: str, path: str) -> bytes | None:
+        proc = subprocess.run(
+            ["podman", "exec", self.container(host), "cat", path], capture_output=True, timeout=60
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def stat(self, host: str, path: str) -> tuple[str, str, str]:
+        """(mode in octal, owner, group) of a file on a host."""
+        out = self.exec(host, "stat", "-c", "%a %U %G", path).stdout.split()
+        return out[0], out[1], out[2]
+
+    def unit_active(self, host: str, unit: str) -> str:
+        return self.exec(host, "systemctl", "is-active", unit, check=False).stdout.strip()
+
+    def http(
+        self, host: str, port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 5
+    ) -> tuple[int, Any]:
+        return http_get(f"http://{self.address(host)}:{port}{path}", headers, timeout)
+
+    def version(self, host: str) -> str | None:
+        group = "api" if host in self.groups["api"] else "ingest"
+        try:
+            status, body = self.http(host, PORTS[group], "/version")
+        except OSError:
+            return None
+        return body.get("version") if status == 200 else None
+
+    def versions(self) -> dict[str, str | None]:
+        return {h: self.version(h) for h in self.groups["api"] + self.groups["ingest"]}
+
+    def redis(self, host: str | None = None) -> redis.Redis:
+        host = host or self.groups["cache"][0]
+        return redis.Redis(
+            host=self.address(host),
+            port=6379,
+            password=self.redis_password,
+            socket_timeout=5,
+            decode_responses=True,
+        )
+
+    def pg(self) -> psycopg.Connection:
+        return psycopg.connect(
+            host=self.address(self.groups["db"][0]),
+            dbname="intelgraph",
+            user="intelgraph",
+            password=self.db_password,
+            connect_timeout=5,
+            autocommit=True,
+        )
+
+    def files(self, paths_by_group: dict[str, list[str]]) -> dict[tuple[str, str], bytes | None]:
+        """Every listed file of every host of each group, byte for byte."""
+        return {
+            (host, path): self.read(host, path)
+            for group, paths in paths_by_group.items()
+            for host in self.groups[group]
+            for path in paths
+        }
+
+    def haproxy_states(self) -> dict[str, str]:
+        """{server: status} of the API backend on the first load balancer (UP, DOWN, MAINT, DRAIN)."""
+        lb = self.groups["lb"][0]
+        _, body = http_get(f"http://{self.address(lb)}:8404/stats;csv", None, 5, raw=True)
+        states = {}
+        for line in body.splitlines():
+            cols = line.split(",")
+            if len(cols) > 17 and cols[0] == "be_api" and cols[1] not in ("BACKEND", "FRONTEND"):
+                states[cols[1]] = cols[17]
+        return states
+
+    # --- traffic ----------------------------------------------------------------------
+
+    @property
+    def traffic_stats_path(self) -> Path:
+        return ROOT / ".sandbox" / f"{self.name}-traffic.json"
+
+    @contextlib.contextmanager
+    def traffic(self, **extra_vars: Any) -> Iterator[dict[str, Any]]:
+        """Steady traffic through the load balancer for the duration of the block. The
+        yielded dict is filled with the final statistics when the block ends."""
+        stats: dict[str, Any] = {}
+        run = self.playbook(
+            "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "start", **extra_vars}
+        )
+        assert run.ok, f"traffic start failed, see {run.log}"
+        try:
+            yield stats
+        finally:
+            run = self.playbook(
+                "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "stop"}
+            )
+            stats.update(json.loads(self.traffic_stats_path.read_text()))
+
+
+def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, body = response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read().decode()
+    if raw:
+        return status, body
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
