@@ -159,7 +159,7 @@ def test_api_24_1_end_to_end_and_graceful_stop(schema: Services) -> None:
         TRACE_SAMPLING_RATIO="0.5",
         CACHE_TTL_SECONDS="60",
     )
-    assert http_get(port, "/version") == (200, {"version": "24.1.0"})
+    assert http_get(port, "/version") == (200, {"version": "24.1.0", "host": socket.gethostname()})
     wait_until(lambda: http_get(port, "/readyz") == (200, {"ready": True}), 10, "readyz")
 
     smoke = subprocess.run(
@@ -218,7 +218,7 @@ def test_api_24_0_ignores_hardening_settings(schema: Services) -> None:
         TENANT_RESIDENCY_MODE="strict",
         TRACE_SAMPLING_RATIO="1",
     )
-    assert http_get(port, "/version") == (200, {"version": "24.0.0"})
+    assert http_get(port, "/version") == (200, {"version": "24.0.0", "host": socket.gethostname()})
     codes = {http_get(port, "/api/v1/entities/nope", {"X-Tenant-Id": "acme"})[0] for _ in range(10)}
     assert codes == {404}
     text = http_get(port, "/metrics")[1]
