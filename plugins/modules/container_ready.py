@@ -195,7 +195,7 @@ def main() -> None:
                 )
             except EngineError:
                 logs = []
-        tail = f" Its last log lines: {summarise(logs)}" if logs else ""
+        tail = f" Its last log lines: {summarise(logs)}." if logs else ""
         module.fail_json(
             msg=msg + tail,
             cause=cause,
