@@ -71,12 +71,13 @@ class Fleet:
     """The sandbox fleet as the tests see it."""
 
     id: int = field(default_factory=sandbox_id)
+    inventory: Path = INVENTORY  # e.g. inventories/sandbox-docker: the same hosts, other group_vars
     groups: dict[str, list[str]] = field(default_factory=dict)
     octets: dict[str, int] = field(default_factory=dict)
     dirty: bool = True  # whether it may differ from what site.yml makes of a fresh fleet
 
     def __post_init__(self) -> None:
-        data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+        data = yaml.safe_load((self.inventory / "hosts.yml").read_text())
         for group, body in data["all"]["children"].items():
             hosts = body.get("hosts") or {}
             self.groups[group] = list(hosts)
@@ -96,6 +97,11 @@ class Fleet:
 
     def address(self, host: str) -> str:
         return f"{self.net}.{self.octets[host]}"
+
+    @property
+    def engine_socket(self) -> str:
+        """The fleet's Docker-API engine (podman system service) of the docker runtime."""
+        return f"/run/podman/{self.name}.sock"
 
     @property
     def lb_url(self) -> str:
@@ -119,7 +125,7 @@ class Fleet:
         self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None, timeout: float = 1200
     ) -> PlaybookRun:
         """Run a playbook of the project against the fleet; never raises on failure."""
-        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -128,6 +134,15 @@ class Fleet:
         output = proc.stdout + proc.stderr
         log.write_text(" ".join(cmd) + "\n\n" + output)
         return PlaybookRun(cmd, proc.returncode, output, log)
+
+    def exists(self) -> bool:
+        """Whether anything of this fleet is on the machine (containers, network or engine)."""
+        label = f"label=intelgraph.sandbox={self.name}"
+        listed = subprocess.run(
+            ["podman", "ps", "-aq", "--filter", label], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+        network = subprocess.run(["podman", "network", "exists", self.name], timeout=60).returncode == 0
+        return bool(listed) or network or os.path.exists(self.engine_socket)
 
     def up(self) -> None:
         run = self.playbook("sandbox/playbooks/fleet_up.yml")
