@@ -17,7 +17,7 @@ description:
   - Talks to Docker or to any engine with a Docker-compatible API (podman's socket), over a unix socket
     or plain TCP, with the Python standard library only.
   - Changes nothing. Use it after M(community.docker.docker_container) has (re)created the container.
-version_added: 1.1.0
+version_added: 1.0.0
 author: IntelGraph SRE
 options:
   name:
