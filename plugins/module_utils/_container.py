@@ -164,12 +164,13 @@ def start_failure(container: dict[str, Any] | None, restarts_before: int = 0) ->
     if error:
         details.append(f"engine error: {error}")
     suffix = f" ({'; '.join(details)})" if details else ""
+    running = status == "running" or (bool(state.get("Running")) and status == "")
     if state.get("Restarting") or restarts > restarts_before:
-        return (
-            f"its process keeps exiting: the engine restarted it {restarts - restarts_before} time(s), "
-            f"last exit code {exit_code}{suffix}"
-        )
-    if status == "running" or (state.get("Running") and status in ("", "running")):
+        # A process running again reports exit code 0 until it exits: only a stopped one tells.
+        last = "" if running else f", last exit code {exit_code}"
+        count = restarts - restarts_before
+        return f"its process keeps exiting: the engine restarted it {count} time(s){last}{suffix}"
+    if running:
         return None
     if status in STOPPED_STATES or state.get("Running") is False:
         if status == "created":

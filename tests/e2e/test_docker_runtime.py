@@ -5,7 +5,8 @@ Observed through that API with the python docker SDK, through HAProxy and over H
 through the code under test.
 
 The tests of this module run in order on one fleet: deployed on 24.0.0, a version switch to
-an image whose entrypoint exits (the run stops at the first host), then the real upgrade.
+a tag that is not there, then to an image whose entrypoint exits (each run stops at the
+first host), then the real upgrade.
 """
 
 from __future__ import annotations
@@ -98,6 +99,29 @@ def test_deploy_runs_the_services_as_containers_of_the_previous_release(
     assert set(fleet.haproxy_states().values()) == {"UP"}
 
 
+def test_a_missing_image_fails_the_host_before_it_leaves_the_lb(
+    fleet: Fleet, engine: docker.DockerClient
+) -> None:
+    first, *others = fleet.groups["api"]
+    missing = f"localhost/{fleet.name}-missing"
+    before = containers(fleet, engine)
+    # Only the API plays matter here (the run stops at the first API host).
+    run = fleet.playbook(
+        "playbooks/upgrade.yml", "--limit", "api:lb", extra_vars={"intelgraph_registry": missing}
+    )
+
+    assert not run.ok, f"the upgrade did not fail, see {run.log}"
+    assert run.recap()[first]["failed"] == 1
+    assert all(run.recap()[host]["failed"] == 0 for host in others)
+    message = " ".join(run.output.split())
+    assert f"fatal: [{first} -> localhost]: FAILED!" in message
+    assert f"{missing}/intelgraph-server" in message
+    # Pulled while the host still served: it was never drained, and runs as before.
+    assert fleet.haproxy_states() == dict.fromkeys(fleet.groups["api"], "UP")
+    assert containers(fleet, engine) == before
+    assert fleet.version(first) == PREVIOUS
+
+
 def test_a_container_that_does_not_start_stops_the_run_with_its_host_out_of_the_lb(
     fleet: Fleet, engine: docker.DockerClient, broken_registry: str
 ) -> None:
@@ -109,7 +133,8 @@ def test_a_container_that_does_not_start_stops_the_run_with_its_host_out_of_the_
     assert run.recap()[first]["failed"] == 1
     message = failure_messages(run.output, first)
     assert f"{first}: container {fleet.container(first)}" in message, run.log
-    assert "exit code 3" in message
+    # The engine may be seen between two restarts (podman restarts at once) or after the exit.
+    assert "exit code 3" in message or "its process keeps exiting" in message
     assert "cannot start: image is broken" in message
 
     # The run stopped at the first host: the others and the ingest workers were not touched.

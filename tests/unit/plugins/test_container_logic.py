@@ -114,9 +114,14 @@ def test_summarise(lines: list[str], expected: str) -> None:
             "it is exited, exit code 127 (engine error: exec: intelgraph-api: not found)",
         ),
         (
-            container("running", restarts=4, ExitCode=2),
+            container("running", restarts=4),
             1,
-            "its process keeps exiting: the engine restarted it 3 time(s), last exit code 2",
+            "its process keeps exiting: the engine restarted it 3 time(s)",
+        ),
+        (
+            container("stopped", restarts=5, ExitCode=3),
+            0,
+            "its process keeps exiting: the engine restarted it 5 time(s), last exit code 3",
         ),
         (
             container("restarting", Restarting=True, ExitCode=1),
@@ -133,7 +138,8 @@ def test_summarise(lines: list[str], expected: str) -> None:
         "oom",
         "created",
         "engine-error",
-        "restarted",
+        "restarted-running-again",
+        "restarted-stopped",
         "restarting",
     ],
 )
