@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.intelgraph.ops.plugins.module_utils._slo import describe
 from ansible_collections.intelgraph.ops.plugins.module_utils._slo import dlq_growth as _dlq_growth
 from ansible_collections.intelgraph.ops.plugins.module_utils._slo import hit_ratio as _hit_ratio
 
@@ -25,6 +26,15 @@ def dlq_growth(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"dlq_growth: the samples do not match: {exc}") from exc
 
 
+def describe_gate(result: dict[str, Any]) -> str:
+    try:
+        return describe(result)
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError(
+            f"describe_gate: not a gate result of intelgraph.ops.slo_gate: {exc}"
+        ) from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"hit_ratio": hit_ratio, "dlq_growth": dlq_growth}
+        return {"hit_ratio": hit_ratio, "dlq_growth": dlq_growth, "describe_gate": describe_gate}
