@@ -40,6 +40,24 @@ def url_template(template: str, values: dict[str, Any]) -> str:
     return template.format_map(values)
 
 
+def awx_signoff(approval: dict[str, Any], workflow_job_id: Any = "") -> dict[str, Any]:
+    """A sign-off from an approved AWX workflow approval: node `<role> sign-off` signs for
+    <role>, by whoever approved it, when it finished."""
+    name = str(approval.get("name", ""))
+    role = name[: -len(" sign-off")] if name.lower().endswith(" sign-off") else name
+    approver = (approval.get("summary_fields") or {}).get("approved_or_denied_by") or {}
+    return {
+        "role": role,
+        "name": approver.get("username", "unknown"),
+        "at": approval.get("finished"),
+        "ticket": f"AWX workflow job {workflow_job_id}" if workflow_job_id else "AWX",
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"format_gate_value": format_gate_value, "url_template": url_template}
+        return {
+            "format_gate_value": format_gate_value,
+            "url_template": url_template,
+            "awx_signoff": awx_signoff,
+        }

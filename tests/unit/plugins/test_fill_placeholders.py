@@ -10,7 +10,11 @@ from ansible_collections.intelgraph.ops.plugins.filter.fill_placeholders import 
     fill_placeholders,
     placeholders,
 )
-from ansible_collections.intelgraph.ops.plugins.filter.report import format_gate_value, url_template
+from ansible_collections.intelgraph.ops.plugins.filter.report import (
+    awx_signoff,
+    format_gate_value,
+    url_template,
+)
 
 NOTE = Path(__file__).resolve().parents[3] / "roles/report/files/release-v24.1.md"
 LABELS = [
@@ -75,3 +79,18 @@ def test_link_templates() -> None:
     )
     with pytest.raises(AnsibleFilterError, match="release"):
         url_template("https://logs/?q={release}", {"start": 1})
+
+
+def test_an_awx_approval_signs_for_its_role() -> None:
+    approval = {
+        "name": "Release Captain sign-off",
+        "status": "successful",
+        "finished": "2026-11-27T19:00:00Z",
+        "summary_fields": {"approved_or_denied_by": {"username": "rcaptain"}},
+    }
+    assert awx_signoff(approval, 42) == {
+        "role": "Release Captain",
+        "name": "rcaptain",
+        "at": "2026-11-27T19:00:00Z",
+        "ticket": "AWX workflow job 42",
+    }
