@@ -85,7 +85,7 @@ test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E=-k name for on
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e $(E2E)
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff
-	ansible-lint --profile production
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production
 	yamllint --strict .
 	ruff check .
 	ruff format --check .

@@ -12,3 +12,47 @@ if not LINK.exists():
     LINK.parent.mkdir(parents=True, exist_ok=True)
     LINK.symlink_to("../../..")
 sys.path.insert(0, str(ROOT / ".collections"))
+
+
+# Settings for running modules in unit tests: the project's collections, none of its
+# callbacks (their output would mix with the json callback's).
+MODULE_TEST_CFG = Path(__file__).with_name("ansible-module-tests.cfg")
+
+
+def run_module(name: str, args: dict, check: bool = False) -> dict:
+    """Run one of the collection's modules on localhost through ansible itself and return its
+    result (as the json callback reports it)."""
+    import json
+    import os
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(MODULE_TEST_CFG),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    cmd = [
+        str(bin_dir / "ansible"),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-m",
+        f"intelgraph.ops.{name}",
+        "-a",
+        json.dumps(args),
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+    ]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"no JSON from ansible: {proc.stdout}\n{proc.stderr}") from exc
+    return report["plays"][0]["tasks"][0]["hosts"]["localhost"]

@@ -1,0 +1,96 @@
+"""intelgraph.ops.fill_placeholders on the release note the collection ships."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.intelgraph.ops.plugins.filter.fill_placeholders import (
+    fill_placeholders,
+    placeholders,
+)
+from ansible_collections.intelgraph.ops.plugins.filter.report import (
+    awx_signoff,
+    format_gate_value,
+    url_template,
+)
+
+NOTE = Path(__file__).resolve().parents[3] / "roles/report/files/release-v24.1.md"
+LABELS = [
+    "Date of release",
+    "p95 read latency",
+    "p95 write latency",
+    "Error rate",
+    "p95 subscription latency",
+    "p95 ingest latency",
+]
+
+
+def test_the_shipped_note_has_the_six_placeholders() -> None:
+    assert placeholders(NOTE.read_text()) == LABELS
+
+
+def test_every_placeholder_filled_leaves_none() -> None:
+    values = {label: f"value-{i}" for i, label in enumerate(LABELS)}
+    filled = fill_placeholders(NOTE.read_text(), values)
+    assert "[Awaiting Input" not in filled
+    assert "- Read p95: value-1" in filled
+    assert "**Date:** value-0" in filled
+
+
+def test_labels_match_case_insensitively() -> None:
+    assert fill_placeholders("x [Awaiting Input: Error rate] y", {"error RATE": "0.1%"}) == "x 0.1% y"
+
+
+def test_a_missing_value_is_named() -> None:
+    with pytest.raises(AnsibleFilterError, match="'p95 ingest latency'"):
+        fill_placeholders(NOTE.read_text(), {label: "v" for label in LABELS[:-1]})
+
+
+def test_lenient_mode_keeps_what_it_cannot_fill() -> None:
+    assert (
+        fill_placeholders("[Awaiting Input: a] [Awaiting Input: b]", {"a": 1}, strict=False)
+        == "1 [Awaiting Input: b]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "text"),
+    [
+        ({"gate": "g", "unit": "ms"}, 0.01234, "12.3 ms"),
+        ({"gate": "g", "unit": "percent"}, 0.00012, "0.012%"),
+        ({"gate": "g", "unit": "s"}, 1.5, "1.500 s"),
+        ({"gate": "g", "unit": "ms"}, None, "no data (inconclusive)"),
+    ],
+)
+def test_gate_values_as_the_note_prints_them(spec: dict, value: float | None, text: str) -> None:
+    assert format_gate_value(spec, {"g": value}) == text
+
+
+def test_a_gate_missing_from_the_results_is_named() -> None:
+    with pytest.raises(AnsibleFilterError, match="'read_p95'"):
+        format_gate_value({"gate": "read_p95", "unit": "ms"}, {})
+
+
+def test_link_templates() -> None:
+    assert (
+        url_template("https://g/d?from={start}&to={end}", {"start": 1, "end": 2}) == "https://g/d?from=1&to=2"
+    )
+    with pytest.raises(AnsibleFilterError, match="release"):
+        url_template("https://logs/?q={release}", {"start": 1})
+
+
+def test_an_awx_approval_signs_for_its_role() -> None:
+    approval = {
+        "name": "Release Captain sign-off",
+        "status": "successful",
+        "finished": "2026-11-27T19:00:00Z",
+        "summary_fields": {"approved_or_denied_by": {"username": "rcaptain"}},
+    }
+    assert awx_signoff(approval, 42) == {
+        "role": "Release Captain",
+        "name": "rcaptain",
+        "at": "2026-11-27T19:00:00Z",
+        "ticket": "AWX workflow job 42",
+    }
