@@ -138,8 +138,8 @@ class Fleet:
         assert run.ok, f"fleet_down failed, see {run.log}"
 
     def deploy(self) -> None:
-        run = self.playbook("playbooks/site.yml")
-        assert run.ok, f"site.yml failed, see {run.log}"
+        run = self.playbook("playbooks/site.yml", "sandbox/playbooks/seed.yml")
+        assert run.ok, f"site.yml or seed.yml failed, see {run.log}"
 
     # --- observing hosts --------------------------------------------------------------
 
