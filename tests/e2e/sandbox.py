@@ -8,6 +8,7 @@ several run side by side (see inventories/sandbox/group_vars/all.yml).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -64,6 +65,24 @@ class PlaybookRun:
 
     def changed_hosts(self) -> list[str]:
         return sorted(h for h, counts in self.recap().items() if counts.get("changed", 0))
+
+
+@dataclass
+class RunningPlaybook:
+    """An ansible-playbook run started in the background (Fleet.start_playbook)."""
+
+    args: list[str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def wait(self, timeout: float = 1200) -> PlaybookRun:
+        """Wait for the run to end and return its outcome, like Fleet.playbook()."""
+        rc = self.proc.wait(timeout=timeout)
+        output = self.log.read_text().split("\n\n", 1)[-1]
+        return PlaybookRun(self.args, rc, output, self.log)
+
+
+BACKGROUND_RUNS = itertools.count(1)
 
 
 @dataclass
@@ -247,6 +266,60 @@ class Fleet:
                 "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "stop"}
             )
             stats.update(json.loads(self.traffic_stats_path.read_text()))
+
+    # --- background runs, files and releases on hosts -----------------------------------
+
+    def start_playbook(
+        self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None
+    ) -> RunningPlaybook:
+        """Start a playbook of the project in the background; .wait() gives its PlaybookRun."""
+        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        if extra_vars:
+            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}-bg{next(BACKGROUND_RUNS)}.log"
+        with log.open("w") as out:
+            out.write(" ".join(cmd) + "\n\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+        return RunningPlaybook(cmd, proc, log)
+
+    def put_file(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> None:
+        """Write a file on a host (root-owned), creating nothing but the file."""
+        data = content.encode() if isinstance(content, str) else content
+        script = 'cat > "$1" && chmod "$2" "$1"'
+        subprocess.run(
+            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", path, mode],
+            input=data,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+
+    def unpack_release(self, host: str, version: str, root: str = "/opt/intelgraph") -> str:
+        """Put a built release into <root>/releases/<version> on a host, as the release role
+        would (it never unpacks a version that is already there); return that directory."""
+        tarball = ROOT / "sandbox/dist" / f"intelgraph-server-{version}.tar.gz"
+        dest = f"{root}/releases/{version}"
+        script = 'mkdir -p "$1" && tar -xzf - -C "$1" --no-same-owner'
+        subprocess.run(
+            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", dest],
+            input=tarball.read_bytes(),
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return dest
+
+    def readlink(self, host: str, path: str) -> str:
+        """Where a link on a host points ('' when it is not a link)."""
+        return self.exec(host, "readlink", path, check=False).stdout.strip()
+
+    def unit_started(self, host: str, unit: str) -> str:
+        """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts."""
+        return self.exec(
+            host, "systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit
+        ).stdout.strip()
 
 
 def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:
