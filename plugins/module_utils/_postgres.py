@@ -79,12 +79,12 @@ def connect_kwargs(params: Mapping[str, Any], application_name: str) -> dict[str
     return kwargs
 
 
-def connect(module: AnsibleModule, application_name: str) -> Any:
+def connect(module: AnsibleModule, application_name: str, **result: Any) -> Any:
     """An autocommit connection for the module's options. Fails the module, saying what to
-    check, when psycopg is missing or the server cannot be reached."""
+    check (and returning ``result``), when psycopg is missing or the server cannot be reached."""
     if not HAS_PSYCOPG:
         module.fail_json(
-            msg=missing_required_lib("psycopg (python3-psycopg)"), exception=PSYCOPG_IMPORT_ERROR
+            msg=missing_required_lib("psycopg (python3-psycopg)"), exception=PSYCOPG_IMPORT_ERROR, **result
         )
     try:
         return psycopg.connect(**connect_kwargs(module.params, application_name))
@@ -94,7 +94,8 @@ def connect(module: AnsibleModule, application_name: str) -> Any:
                 f"Cannot connect to PostgreSQL database {database_name(module.params)} as "
                 f"{module.params['login_user']}: {first_line(exc)}. Check that the server runs, that "
                 "pg_hba.conf admits this host and that the credentials are right."
-            )
+            ),
+            **result,
         )
     return None  # pragma: no cover - fail_json exits
 

@@ -180,7 +180,7 @@ def main() -> None:
             **base,
         )
 
-    conn = connect(module, "intelgraph.ops.backfill_verify")
+    conn = connect(module, "intelgraph.ops.backfill_verify", **base)
     try:
         batch_rows, key_rows = read_counts(conn, params, [m.batch_id for m in manifests])
     except postgres_error_types() as exc:

@@ -186,7 +186,7 @@ class Migration:
         self.lock: dict[str, object] = {"key": self.key, "waited_seconds": 0.0, "holder": None}
         self.commands: list[CommandResult] = []
         self.env = self._read_env()
-        self.conn = connect(module, APPLICATION_NAME)
+        self.conn = connect(module, APPLICATION_NAME, **self.result())
 
     def _read_env(self) -> dict[str, str]:
         path = self.params["env_file"]

@@ -96,7 +96,7 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=f"Bad option tables: {exc}. Give it as {{table: [column, ...]}}.")
 
-    conn = connect(module, "intelgraph.ops.db_schema_verify")
+    conn = connect(module, "intelgraph.ops.db_schema_verify", database=database)
     try:
         rows = conn.execute(COLUMNS_SQL, (module.params["schema"], list(expected))).fetchall()
     except postgres_error_types() as exc:
