@@ -13,10 +13,12 @@ import json
 import re
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from webhook import webhook_receiver
 
 from sandbox import ROOT, Fleet, PlaybookRun, http_get
@@ -60,12 +62,12 @@ def restore_points(fleet: Fleet) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.name != "latest") if base.exists() else []
 
 
-def redis_dump(client: Any) -> dict[str, bytes]:
+def redis_dump(client: redis.Redis) -> dict[str, bytes]:
     """Every key with its DUMP (value, type and TTL serialized)."""
-    raw = client.connection_pool.connection_kwargs
-    import redis
-
-    binary = redis.Redis(host=raw["host"], port=raw["port"], password=raw["password"], socket_timeout=5)
+    kwargs = client.connection_pool.connection_kwargs
+    binary = redis.Redis(
+        host=kwargs["host"], port=kwargs["port"], password=kwargs["password"], socket_timeout=5
+    )
     return {k.decode(): binary.dump(k) for k in binary.keys("*")}
 
 
@@ -124,11 +126,9 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
 
 
 def prometheus_rate(fleet: Fleet) -> float:
-    query = "sum(rate(intelgraph_http_requests_total[1m]))"
+    query = urllib.parse.quote("sum(rate(intelgraph_http_requests_total[1m]))")
     url = f"http://{fleet.address(fleet.groups['observability'][0])}:9090/api/v1/query?query={query}"
-    status, body = http_get(
-        url.replace("[", "%5B").replace("]", "%5D").replace("(", "%28").replace(")", "%29"), None, 5
-    )
+    status, body = http_get(url, None, 5)
     result = body["data"]["result"] if status == 200 else []
     return float(result[0]["value"][1]) if result else 0.0
 
