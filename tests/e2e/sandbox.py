@@ -14,10 +14,11 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,37 @@ class Fleet:
             timeout=60,
         )
 
+    # --- ad hoc modules, files, units -------------------------------------------------
+
+    def module(self, pattern: str, module: str, args: dict[str, Any], timeout: float = 600) -> PlaybookRun:
+        """Run one module ad hoc on the hosts of pattern (e.g. intelgraph.ops.queue_drain on
+        ingest1); never raises on failure."""
+        cmd = [str(BIN / "ansible"), pattern, "-m", module, "-a", json.dumps(args)]
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = LOGS / f"{time.strftime('%H%M%S')}-{module.rsplit('.', 1)[-1]}.log"
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        log.write_text(" ".join(cmd) + "\n\n" + output)
+        return PlaybookRun(cmd, proc.returncode, output, log)
+
+    def write(self, host: str, path: str, content: str, mode: str = "0644") -> None:
+        """Write a file on a host (its directory is created)."""
+        subprocess.run(
+            [
+                "podman",
+                "exec",
+                "-i",
+                self.container(host),
+                "sh",
+                "-c",
+                f'mkdir -p "$(dirname {path})" && cat > {path} && chmod {mode} {path}',
+            ],
+            input=content,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+
     def unpack_release(self, host: str, version: str, root: str = "/opt/intelgraph") -> str:
         """Put a built release into <root>/releases/<version> on a host, as the release role
         would (it never unpacks a version that is already there); return that directory."""
@@ -320,6 +352,89 @@ class Fleet:
         return self.exec(
             host, "systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit
         ).stdout.strip()
+
+    def unit_show(self, host: str, unit: str, *properties: str) -> dict[str, str]:
+        """`systemctl show` properties of a unit, e.g. MainPID and ActiveEnterTimestamp."""
+        out = self.exec(host, "systemctl", "show", unit, "-p", ",".join(properties)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    # --- watching the fleet while something runs ---------------------------------------
+
+    @contextlib.contextmanager
+    def watch(self, sample: Callable[[], Any], interval: float = 0.5) -> Iterator[list[tuple[float, Any]]]:
+        """Call sample() every interval seconds in the background for the duration of the
+        block; yields the list of (time, value) it fills (value is the exception when
+        sample() raised)."""
+        samples: list[tuple[float, Any]] = []
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    value: Any = sample()
+                except Exception as exc:  # recorded for the test to judge
+                    value = exc
+                samples.append((time.time(), value))
+                stop.wait(interval)
+
+        thread = threading.Thread(target=run, name="fleet-watch", daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    # --- the ingest queue ---------------------------------------------------------------
+
+    INGEST_STREAM = "intelgraph:ingest"
+    INGEST_GROUP = "ingest-workers"
+    INGEST_DLQ = "intelgraph:ingest:dlq"
+
+    def ingest_group(self) -> dict[str, Any]:
+        """XINFO GROUPS entry of the ingest workers' group (pending, lag, consumers, ...)."""
+        groups = self.redis().xinfo_groups(self.INGEST_STREAM)
+        return next(g for g in groups if g["name"] == self.INGEST_GROUP)
+
+    def wait_ingest_settled(self, timeout: float = 300) -> dict[str, Any]:
+        """Wait until the ingest group has nothing pending and nothing undelivered (poison
+        events are dead-lettered after their retries, which takes a minute or more)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            group = self.ingest_group()
+            if group["pending"] == 0 and group["lag"] == 0:
+                return group
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ingest queue not settled after {timeout}s: {group}")
+            time.sleep(2)
+
+    @property
+    def traffic_ingest_path(self) -> Path:
+        """The events the traffic generator added to the stream: `<event_id> <tenant> <poison>`."""
+        return self.traffic_stats_path.with_suffix(".ingest")
+
+    def traffic_ingest_events(self) -> dict[str, bool]:
+        """{event_id: poison} of the events the last traffic run produced."""
+        events = {}
+        for line in self.traffic_ingest_path.read_text().splitlines():
+            event_id, _tenant, poison = line.split()
+            events[event_id] = poison == "1"
+        return events
+
+    def ingest_outcomes(self, event_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """({event_id: rows in ingest_events}, {event_id: entries in the DLQ}) of the given events."""
+        with self.pg() as conn:
+            rows = conn.execute(
+                "SELECT event_id, count(*) FROM ingest_events WHERE event_id = ANY(%s) GROUP BY event_id",
+                (event_ids,),
+            ).fetchall()
+        applied = {event_id: count for event_id, count in rows}
+        wanted = set(event_ids)
+        dead: dict[str, int] = {}
+        for _id, fields in self.redis().xrange(self.INGEST_DLQ, "-", "+"):
+            if fields.get("event_id") in wanted:
+                dead[fields["event_id"]] = dead.get(fields["event_id"], 0) + 1
+        return applied, dead
 
 
 def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:
