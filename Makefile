@@ -48,8 +48,8 @@ sandbox/dist/intelgraph-server-%.tar.gz: $(shell find sandbox/app -type f -not -
 sandbox-up: deps dist ## build the host image and start the sandbox fleet
 	ansible-playbook sandbox/playbooks/fleet_up.yml
 
-deploy: sandbox-up ## deploy IntelGraph 24.0.0 on the sandbox fleet
-	ansible-playbook playbooks/site.yml
+deploy: sandbox-up ## deploy IntelGraph 24.0.0 on the sandbox fleet, with historical ingest batches
+	ansible-playbook playbooks/site.yml sandbox/playbooks/seed.yml
 
 traffic-start: venv ## start steady traffic through the sandbox load balancer
 	ansible-playbook sandbox/playbooks/traffic.yml -e sandbox_traffic_action=start

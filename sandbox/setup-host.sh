@@ -20,6 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Every host runs systemd, which takes inotify instances; several fleets side by side exceed
+# the kernel's default of 128 for root, and their hosts then never finish booting.
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+    sysctl -qw fs.inotify.max_user_instances=1024
+    echo "setup-host: raised fs.inotify.max_user_instances to 1024"
+fi
 conf=/etc/containers/containers.conf
 if ! cmp -s "$here/image/containers.conf" "$conf"; then
     [ -f "$conf" ] && cp "$conf" "$conf.before-intelgraph-sandbox"

@@ -27,11 +27,17 @@ options:
     type: bool
     default: false
   validate_certs:
-    description: Verify the server certificate when O(tls=true).
+    description: Verify the server certificate and its host name when O(tls=true).
     type: bool
     default: true
   ca_certs:
     description: CA bundle for verifying the server certificate.
+    type: path
+  client_cert:
+    description: Client certificate (PEM) for servers that require one with O(tls=true).
+    type: path
+  client_key:
+    description: Private key of O(client_cert).
     type: path
   connect_timeout:
     description: Seconds to wait for the connection and for each command.

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 
@@ -75,3 +78,136 @@ def finite_values(samples: list[dict[str, Any]]) -> list[float]:
     """The sample values that are numbers (NaN, as from a histogram with no observations, is
     not a measurement)."""
     return [s["value"] for s in samples if not math.isnan(s["value"]) and not math.isinf(s["value"])]
+
+
+# --- series presence and age -----------------------------------------------------------
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# The series a metric is exported as: itself, or a histogram's or summary's parts.
+METRIC_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def quote(value: str) -> str:
+    """A PromQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _matchers(matchers: dict[str, str] | None) -> list[str]:
+    parts = []
+    for name, value in sorted((matchers or {}).items()):
+        if not LABEL_NAME.match(name) or name == "__name__":
+            raise ValueError(f"'{name}' is not a label name to match on")
+        parts.append(f"{name}={quote(str(value))}")
+    return parts
+
+
+def series_selector(metric: str, matchers: dict[str, str] | None = None) -> str:
+    """A selector of every series of a metric: the name itself or with a histogram's or
+    summary's suffix, narrowed by label equality matchers."""
+    if not METRIC_NAME.match(metric):
+        raise ValueError(f"'{metric}' is not a Prometheus metric name")
+    parts = [f'__name__=~"{metric}(?:{"|".join(METRIC_SUFFIXES)})?"', *_matchers(matchers)]
+    return "{" + ", ".join(parts) + "}"
+
+
+def series_names_query(metric: str, matchers: dict[str, str] | None = None) -> str:
+    """The names the metric's series carry (e.g. x_bucket, x_count, x_sum of a histogram x)."""
+    return f"count by (__name__) ({series_selector(metric, matchers)})"
+
+
+def check_label(label: str) -> str:
+    """The label name, if it is one."""
+    if not LABEL_NAME.match(label) or label == "__name__":
+        raise ValueError(f"'{label}' is not a label name")
+    return label
+
+
+def newest_sample_query(name: str, label: str, matchers: dict[str, str] | None = None) -> str:
+    """The time of the newest sample of the series named name, per value of label. One name
+    at a time: timestamp() drops the name, so a histogram's _count and _sum would collide."""
+    if not METRIC_NAME.match(name):
+        raise ValueError(f"'{name}' is not a Prometheus metric name")
+    check_label(label)
+    selector = "{" + ", ".join([f"__name__={quote(name)}", *_matchers(matchers)]) + "}"
+    return f"max by ({label}) (timestamp({selector}))"
+
+
+def sample_ages(samples: list[dict[str, Any]], label: str) -> dict[str, float]:
+    """{label value: seconds between its newest sample and the query's evaluation time} from
+    the answer of newest_sample_query (each sample's value is a sample timestamp)."""
+    ages: dict[str, float] = {}
+    for sample in samples:
+        owner = sample["metric"].get(label)
+        if owner is None or math.isnan(sample["value"]):
+            continue
+        ages[owner] = round(max(0.0, sample["time"] - sample["value"]), 3)
+    return ages
+
+
+def merge_ages(*ages: dict[str, float]) -> dict[str, float]:
+    """Per owner, the youngest of several ages (its newest sample over several series names)."""
+    merged: dict[str, float] = {}
+    for one in ages:
+        for owner, age in one.items():
+            merged[owner] = min(age, merged.get(owner, age))
+    return merged
+
+
+def read_sample_ages(
+    base_url: str, metric: str, label: str, matchers: dict[str, str] | None = None, timeout: float = 10.0
+) -> dict[str, float]:
+    """Ask Prometheus, per value of label, for the age of the newest sample of the metric."""
+    named = instant(base_url, series_names_query(metric, matchers), timeout)
+    names = sorted({s["metric"]["__name__"] for s in named if s["metric"].get("__name__")})
+    return merge_ages(
+        *(
+            sample_ages(instant(base_url, newest_sample_query(n, label, matchers), timeout), label)
+            for n in names
+        )
+    )
+
+
+def judge_series(
+    ages: dict[str, float], expected: list[str], max_age: float
+) -> tuple[list[str], dict[str, float], dict[str, float]]:
+    """(missing, stale, fresh): the expected owners without a series, those whose newest
+    sample is older than max_age seconds (with its age), and the fresh ones."""
+    missing = [owner for owner in expected if owner not in ages]
+    stale = {o: ages[o] for o in expected if o in ages and ages[o] > max_age}
+    fresh = {o: ages[o] for o in expected if o in ages and ages[o] <= max_age}
+    return missing, stale, fresh
+
+
+def describe_series(
+    metric: str, label: str, missing: list[str], stale: dict[str, float], max_age: float
+) -> str:
+    """What is wrong with a metric's series, in one sentence."""
+    problems = []
+    if missing:
+        problems.append(f"no series for {label}={', '.join(missing)}")
+    if stale:
+        olds = ", ".join(f"{owner} ({age:.0f}s old)" for owner, age in sorted(stale.items()))
+        problems.append(f"newest sample older than {max_age:g}s for {label}={olds}")
+    return f"{metric}: {'; '.join(problems) or 'fresh for every expected ' + label}"
+
+
+def wait_for_series(
+    read_ages: Callable[[], dict[str, float]],
+    expected: list[str],
+    max_age: float,
+    timeout: float,
+    interval: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[str, float], list[str], dict[str, float], float]:
+    """Ask read_ages() every interval until every expected owner has a fresh series or timeout
+    seconds passed; return (ages, missing, stale, seconds waited) of the last answer."""
+    started = clock()
+    while True:
+        ages = read_ages()
+        missing, stale, _fresh = judge_series(ages, expected, max_age)
+        elapsed = clock() - started
+        if (not missing and not stale) or elapsed >= timeout:
+            return ages, missing, stale, elapsed
+        sleep(max(0.0, min(interval, timeout - elapsed)))

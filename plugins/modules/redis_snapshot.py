@@ -9,10 +9,14 @@ DOCUMENTATION = r"""
 module: redis_snapshot
 short_description: Snapshot a Redis node's dataset into a kept RDB file
 description:
-  - Asks the node for a BGSAVE (scheduled after a running AOF rewrite), waits until C(LASTSAVE)
-    advances and the save reports C(ok), then copies the node's RDB file into O(dest_dir) under the
-    snapshot's id with its SHA-256 and a JSON metadata file beside it.
-  - Works the same whether the node has AOF on or off; the RDB file is written by BGSAVE in both cases.
+  - Waits for an RDB save already running to end (it began before this point in time), asks the node
+    for a C(BGSAVE SCHEDULE) (which starts at once, or right after a running AOF rewrite), waits until
+    C(LASTSAVE) advances, the save count grows (Redis 7) and the save reports C(ok), then copies the
+    node's RDB file into O(dest_dir) under the snapshot's id, with its SHA-256 and a JSON metadata
+    file beside it.
+  - Works the same whether the node has AOF on or off. With AOF on, the node's own persistence is the
+    append-only file, but BGSAVE still writes the RDB file of C(dir)/C(dbfilename), and that file is
+    what is copied; an AOF rewrite never counts as the snapshot.
   - Runs on the Redis host itself, since it reads the node's data directory.
   - A snapshot whose id already exists in O(dest_dir) is left as it is (idempotent per id).
 version_added: 1.0.0
@@ -32,10 +36,15 @@ options:
     description: Seconds to wait for the BGSAVE to finish.
     type: int
     default: 120
+  rdb_path:
+    description:
+      - The node's RDB file. By default it is asked from the node (C(CONFIG GET dir) and
+        C(dbfilename)); set it where an ACL denies C(CONFIG).
+    type: path
 attributes:
   check_mode:
     support: full
-    description: In check mode nothing is saved or copied; the result says whether it would be.
+    description: In check mode the node is only asked for its state; nothing is saved or copied.
   diff_mode:
     support: none
     description: No diff is produced.
@@ -82,6 +91,14 @@ aof_enabled:
   description: Whether the node had AOF on.
   returned: unless in check mode and the snapshot does not exist yet
   type: bool
+size:
+  description: Size in bytes of the kept RDB copy.
+  returned: unless in check mode and the snapshot does not exist yet
+  type: int
+source:
+  description: The node's RDB file the copy was taken from.
+  returned: unless in check mode and the snapshot does not exist yet
+  type: str
 """
 
 import hashlib
@@ -89,11 +106,13 @@ import json
 import os
 import shutil
 import time
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.intelgraph.ops.plugins.module_utils._redis import (
     bgsave_finished,
     connect,
+    keyspace_keys,
     node_name,
     redis_argument_spec,
     redis_error_types,
@@ -109,20 +128,72 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+class Snapshotter:
+    """One BGSAVE of one node, waited for."""
+
+    def __init__(self, module: AnsibleModule, client: Any, node: str) -> None:
+        self.module = module
+        self.client = client
+        self.node = node
+        self.deadline = time.monotonic() + module.params["timeout"]
+
+    def persistence(self) -> dict[str, Any]:
+        return self.client.info("persistence")
+
+    def wait(self, what: str) -> None:
+        if time.monotonic() > self.deadline:
+            self.module.fail_json(
+                msg=f"Redis node {self.node}: {what} did not happen within "
+                f"{self.module.params['timeout']} s; "
+                "check the node's disk and its log (/var/log/redis), or raise timeout."
+            )
+        time.sleep(0.2)
+
+    def save(self) -> None:
+        # A save already running holds an older point in time: let it end first.
+        while int(self.persistence().get("rdb_bgsave_in_progress", 0)):
+            self.wait("the RDB save already running to end")
+        info = self.persistence()
+        before = int(info.get("rdb_last_save_time", 0))
+        before_saves = int(info["rdb_saves"]) if "rdb_saves" in info else None
+        before_status = str(info.get("rdb_last_bgsave_status", "ok"))
+        # LASTSAVE has a one-second resolution: wait out the second the previous save ended in.
+        while int(self.client.time()[0]) <= before:
+            self.wait("the server clock leaving the second of the last save")
+        try:
+            self.client.execute_command("BGSAVE", "SCHEDULE")
+        except redis_error_types() as exc:
+            # A save the server began on its own since the check above started after this
+            # point in time as well: it serves.
+            if "already in progress" not in str(exc):
+                raise
+        while True:
+            state = bgsave_finished(before, self.persistence(), before_saves, before_status)
+            if state is not None:
+                break
+            self.wait("the BGSAVE")
+        if not state:
+            self.module.fail_json(
+                msg=f"Redis node {self.node}: BGSAVE failed (rdb_last_bgsave_status is not ok); "
+                "see the Redis log for the cause (disk full, permissions) and try again."
+            )
+
+
 def main() -> None:
     argument_spec = redis_argument_spec()
     argument_spec.update(
         snapshot_id={"type": "str", "required": True},
         dest_dir={"type": "path", "default": "/var/backups/intelgraph/redis"},
         timeout={"type": "int", "default": 120},
+        rdb_path={"type": "path"},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     node = node_name(module.params)
     try:
         rdb_copy, meta_path = snapshot_paths(module.params["dest_dir"], module.params["snapshot_id"])
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    result = {
+        module.fail_json(msg=f"{exc}: use letters, digits, '-', '_' and '.'.")
+    result: dict[str, Any] = {
         "changed": False,
         "snapshot_id": module.params["snapshot_id"],
         "path": rdb_copy,
@@ -133,62 +204,54 @@ def main() -> None:
         with open(meta_path) as handle:
             result.update(json.load(handle))
         module.exit_json(**result)
-    if module.check_mode:
-        module.exit_json(**dict(result, changed=True))
 
     client = connect(module)
     try:
-        before = int(client.lastsave().timestamp())
-        info = client.info("persistence")
-        rewrite_running = bool(int(info.get("aof_rewrite_in_progress", 0)))
-        client.execute_command("BGSAVE", "SCHEDULE") if rewrite_running else client.bgsave()
-        deadline = time.monotonic() + module.params["timeout"]
-        # LASTSAVE has a one-second resolution: wait out the second the previous save ended in.
-        while True:
-            state = bgsave_finished(before, client.info("persistence"))
-            if state is not None:
-                break
-            if time.monotonic() > deadline:
-                module.fail_json(
-                    msg=f"Redis node {node}: BGSAVE did not finish within {module.params['timeout']} s; "
-                    "check the node's disk and its log, or raise timeout.",
-                    **result,
-                )
-            time.sleep(0.2)
-        if not state:
-            module.fail_json(
-                msg=f"Redis node {node}: BGSAVE failed (rdb_last_bgsave_status is not ok); "
-                "see the Redis log for the cause (disk full, permissions).",
-                **result,
-            )
-        config = client.config_get("dir")
-        config.update(client.config_get("dbfilename"))
-        keys = sum(
-            int(db.get("keys", 0)) for name, db in client.info("keyspace").items() if name.startswith("db")
-        )
+        if module.check_mode:
+            client.ping()
+            module.exit_json(**dict(result, changed=True))
+        Snapshotter(module, client, node).save()
+        if module.params["rdb_path"]:
+            source = module.params["rdb_path"]
+        else:
+            config = client.config_get("dir")
+            config.update(client.config_get("dbfilename"))
+            source = os.path.join(config["dir"], config["dbfilename"])
+        keys = keyspace_keys(client.info("keyspace"))
         lastsave = int(client.lastsave().timestamp())
         aof_enabled = bool(int(client.info("persistence").get("aof_enabled", 0)))
     except redis_error_types() as exc:
         module.fail_json(msg=f"Redis node {node}: snapshot failed: {exc}", **result)
 
-    source = os.path.join(config["dir"], config["dbfilename"])
-    os.makedirs(module.params["dest_dir"], mode=0o750, exist_ok=True)
-    partial = rdb_copy + ".partial"
-    shutil.copyfile(source, partial)
-    os.chmod(partial, 0o640)
-    os.replace(partial, rdb_copy)
-    metadata = {
-        "node": node,
-        "sha256": sha256_of(rdb_copy),
-        "keys": keys,
-        "lastsave": lastsave,
-        "aof_enabled": aof_enabled,
-        "source": source,
-        "taken_at": int(time.time()),
-    }
-    with open(meta_path + ".partial", "w") as handle:
-        json.dump(dict(metadata, snapshot_id=module.params["snapshot_id"]), handle, indent=2, sort_keys=True)
-    os.replace(meta_path + ".partial", meta_path)
+    try:
+        os.makedirs(module.params["dest_dir"], mode=0o750, exist_ok=True)
+        partial = rdb_copy + ".partial"
+        # The node replaces its RDB file by a rename: the copy reads one whole file.
+        shutil.copyfile(source, partial)
+        os.chmod(partial, 0o640)
+        os.replace(partial, rdb_copy)
+        metadata = {
+            "node": node,
+            "sha256": sha256_of(rdb_copy),
+            "size": os.path.getsize(rdb_copy),
+            "keys": keys,
+            "lastsave": lastsave,
+            "aof_enabled": aof_enabled,
+            "source": source,
+            "taken_at": int(time.time()),
+        }
+        with open(meta_path + ".partial", "w") as handle:
+            json.dump(
+                dict(metadata, snapshot_id=module.params["snapshot_id"]), handle, indent=2, sort_keys=True
+            )
+        os.replace(meta_path + ".partial", meta_path)
+    except OSError as exc:
+        module.fail_json(
+            msg=f"Redis node {node}: saved, but copying {source} into {module.params['dest_dir']} "
+            f"failed: {exc}. "
+            "Check the space and permissions there, or set rdb_path if the node's file is elsewhere.",
+            **result,
+        )
     module.exit_json(**dict(result, changed=True, **metadata))
 
 

@@ -12,6 +12,9 @@ every second and at exit.
     traffic.py report --stats .sandbox/traffic.json
     traffic.py wait  --stats .sandbox/traffic.json --min-requests 100
 
+Every ingest event added to the stream is listed in ``<stats>.ingest`` (``.sandbox/traffic.ingest``),
+one ``<event_id> <tenant> <poison 0|1>`` line each, so that a test can account for each one.
+
 Only the given base URL and Redis URL are ever contacted. ``run`` stops by itself after
 ``--max-duration`` seconds, or on SIGTERM/SIGINT.
 """
@@ -397,14 +400,16 @@ class Runner:
         )
         pacer = Pacer(self.options.ingest_rate)
         tenants = list(TENANT_REGIONS)
-        while not self.stop.wait(pacer.delay()):
-            fields, poison = self.ingest_event(tenants)
-            try:
-                client.xadd(self.options.ingest_stream, fields)
-            except redis.RedisError as exc:
-                self.stats.record_ingest(False, error=f"{type(exc).__name__}: {exc}")
-            else:
-                self.stats.record_ingest(True, poison=poison)
+        with open(ingest_log_for(self.options.stats), "a", encoding="utf-8") as produced:
+            while not self.stop.wait(pacer.delay()):
+                fields, poison = self.ingest_event(tenants)
+                try:
+                    client.xadd(self.options.ingest_stream, fields)
+                except redis.RedisError as exc:
+                    self.stats.record_ingest(False, error=f"{type(exc).__name__}: {exc}")
+                else:
+                    self.stats.record_ingest(True, poison=poison)
+                    record_produced(produced, fields, poison)
 
     def ingest_event(self, tenants: Sequence[str]) -> tuple[dict[str, str], bool]:
         """Fields of one new ingest event: a unique event id, batches ``live-<tenant>-<n>`` of 10 s each."""
@@ -445,6 +450,7 @@ class Runner:
 
     def _start_threads(self) -> list[threading.Thread]:
         opts = self.options
+        ingest_log_for(opts.stats).write_text("", encoding="utf-8")
         threads = [threading.Thread(target=self.stats_writer, name="stats", daemon=True)]
         if opts.rate > 0:
             per_thread = opts.rate / opts.threads
@@ -466,6 +472,27 @@ class Runner:
 def pid_file_for(stats: Path) -> Path:
     """The pid file next to the stats file."""
     return stats.with_suffix(".pid")
+
+
+def ingest_log_for(stats: Path) -> Path:
+    """The list of the ingest events a run produced, next to the stats file: one line per event
+    added to the stream, ``<event_id> <tenant> <poison 0|1>``."""
+    return stats.with_suffix(".ingest")
+
+
+def record_produced(log: Any, fields: dict[str, str], poison: bool) -> None:
+    """Append one produced event to the open ingest log and flush it."""
+    log.write(f"{fields['event_id']} {fields['tenant']} {int(poison)}\n")
+    log.flush()
+
+
+def read_produced(path: Path) -> dict[str, bool]:
+    """{event_id: poison} of an ingest log."""
+    produced = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event_id, _tenant, poison = line.split()
+        produced[event_id] = poison == "1"
+    return produced
 
 
 def log_file_for(stats: Path) -> Path:

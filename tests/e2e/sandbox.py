@@ -8,15 +8,17 @@ several run side by side (see inventories/sandbox/group_vars/all.yml).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,24 @@ class PlaybookRun:
 
     def changed_hosts(self) -> list[str]:
         return sorted(h for h, counts in self.recap().items() if counts.get("changed", 0))
+
+
+@dataclass
+class RunningPlaybook:
+    """An ansible-playbook run started in the background (Fleet.start_playbook)."""
+
+    args: list[str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def wait(self, timeout: float = 1200) -> PlaybookRun:
+        """Wait for the run to end and return its outcome, like Fleet.playbook()."""
+        rc = self.proc.wait(timeout=timeout)
+        output = self.log.read_text().split("\n\n", 1)[-1]
+        return PlaybookRun(self.args, rc, output, self.log)
+
+
+BACKGROUND_RUNS = itertools.count(1)
 
 
 @dataclass
@@ -153,8 +173,8 @@ class Fleet:
         assert run.ok, f"fleet_down failed, see {run.log}"
 
     def deploy(self) -> None:
-        run = self.playbook("playbooks/site.yml")
-        assert run.ok, f"site.yml failed, see {run.log}"
+        run = self.playbook("playbooks/site.yml", "sandbox/playbooks/seed.yml")
+        assert run.ok, f"site.yml or seed.yml failed, see {run.log}"
 
     # --- observing hosts --------------------------------------------------------------
 
@@ -262,6 +282,174 @@ class Fleet:
                 "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "stop"}
             )
             stats.update(json.loads(self.traffic_stats_path.read_text()))
+
+    # --- background runs, files and releases on hosts -----------------------------------
+
+    def start_playbook(
+        self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None
+    ) -> RunningPlaybook:
+        """Start a playbook of the project in the background; .wait() gives its PlaybookRun."""
+        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        if extra_vars:
+            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}-bg{next(BACKGROUND_RUNS)}.log"
+        with log.open("w") as out:
+            out.write(" ".join(cmd) + "\n\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+        return RunningPlaybook(cmd, proc, log)
+
+    def put_file(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> None:
+        """Write a file on a host (root-owned), creating nothing but the file."""
+        data = content.encode() if isinstance(content, str) else content
+        script = 'cat > "$1" && chmod "$2" "$1"'
+        subprocess.run(
+            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", path, mode],
+            input=data,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+
+    # --- ad hoc modules, files, units -------------------------------------------------
+
+    def module(self, pattern: str, module: str, args: dict[str, Any], timeout: float = 600) -> PlaybookRun:
+        """Run one module ad hoc on the hosts of pattern (e.g. intelgraph.ops.queue_drain on
+        ingest1); never raises on failure."""
+        cmd = [str(BIN / "ansible"), pattern, "-m", module, "-a", json.dumps(args)]
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = LOGS / f"{time.strftime('%H%M%S')}-{module.rsplit('.', 1)[-1]}.log"
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        log.write_text(" ".join(cmd) + "\n\n" + output)
+        return PlaybookRun(cmd, proc.returncode, output, log)
+
+    def write(self, host: str, path: str, content: str, mode: str = "0644") -> None:
+        """Write a file on a host (its directory is created)."""
+        subprocess.run(
+            [
+                "podman",
+                "exec",
+                "-i",
+                self.container(host),
+                "sh",
+                "-c",
+                f'mkdir -p "$(dirname {path})" && cat > {path} && chmod {mode} {path}',
+            ],
+            input=content,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+
+    def unpack_release(self, host: str, version: str, root: str = "/opt/intelgraph") -> str:
+        """Put a built release into <root>/releases/<version> on a host, as the release role
+        would (it never unpacks a version that is already there); return that directory."""
+        tarball = ROOT / "sandbox/dist" / f"intelgraph-server-{version}.tar.gz"
+        dest = f"{root}/releases/{version}"
+        script = 'mkdir -p "$1" && tar -xzf - -C "$1" --no-same-owner'
+        subprocess.run(
+            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", dest],
+            input=tarball.read_bytes(),
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return dest
+
+    def readlink(self, host: str, path: str) -> str:
+        """Where a link on a host points ('' when it is not a link)."""
+        return self.exec(host, "readlink", path, check=False).stdout.strip()
+
+    def unit_started(self, host: str, unit: str) -> str:
+        """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts."""
+        return self.exec(
+            host, "systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit
+        ).stdout.strip()
+
+    def unit_show(self, host: str, unit: str, *properties: str) -> dict[str, str]:
+        """`systemctl show` properties of a unit, e.g. MainPID and ActiveEnterTimestamp."""
+        out = self.exec(host, "systemctl", "show", unit, "-p", ",".join(properties)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    # --- watching the fleet while something runs ---------------------------------------
+
+    @contextlib.contextmanager
+    def watch(self, sample: Callable[[], Any], interval: float = 0.5) -> Iterator[list[tuple[float, Any]]]:
+        """Call sample() every interval seconds in the background for the duration of the
+        block; yields the list of (time, value) it fills (value is the exception when
+        sample() raised)."""
+        samples: list[tuple[float, Any]] = []
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    value: Any = sample()
+                except Exception as exc:  # recorded for the test to judge
+                    value = exc
+                samples.append((time.time(), value))
+                stop.wait(interval)
+
+        thread = threading.Thread(target=run, name="fleet-watch", daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    # --- the ingest queue ---------------------------------------------------------------
+
+    INGEST_STREAM = "intelgraph:ingest"
+    INGEST_GROUP = "ingest-workers"
+    INGEST_DLQ = "intelgraph:ingest:dlq"
+
+    def ingest_group(self) -> dict[str, Any]:
+        """XINFO GROUPS entry of the ingest workers' group (pending, lag, consumers, ...)."""
+        groups = self.redis().xinfo_groups(self.INGEST_STREAM)
+        return next(g for g in groups if g["name"] == self.INGEST_GROUP)
+
+    def wait_ingest_settled(self, timeout: float = 300) -> dict[str, Any]:
+        """Wait until the ingest group has nothing pending and nothing undelivered (poison
+        events are dead-lettered after their retries, which takes a minute or more)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            group = self.ingest_group()
+            if group["pending"] == 0 and group["lag"] == 0:
+                return group
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ingest queue not settled after {timeout}s: {group}")
+            time.sleep(2)
+
+    @property
+    def traffic_ingest_path(self) -> Path:
+        """The events the traffic generator added to the stream: `<event_id> <tenant> <poison>`."""
+        return self.traffic_stats_path.with_suffix(".ingest")
+
+    def traffic_ingest_events(self) -> dict[str, bool]:
+        """{event_id: poison} of the events the last traffic run produced."""
+        events = {}
+        for line in self.traffic_ingest_path.read_text().splitlines():
+            event_id, _tenant, poison = line.split()
+            events[event_id] = poison == "1"
+        return events
+
+    def ingest_outcomes(self, event_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """({event_id: rows in ingest_events}, {event_id: entries in the DLQ}) of the given events."""
+        with self.pg() as conn:
+            rows = conn.execute(
+                "SELECT event_id, count(*) FROM ingest_events WHERE event_id = ANY(%s) GROUP BY event_id",
+                (event_ids,),
+            ).fetchall()
+        applied = {event_id: count for event_id, count in rows}
+        wanted = set(event_ids)
+        dead: dict[str, int] = {}
+        for _id, fields in self.redis().xrange(self.INGEST_DLQ, "-", "+"):
+            if fields.get("event_id") in wanted:
+                dead[fields["event_id"]] = dead.get(fields["event_id"], 0) + 1
+        return applied, dead
 
 
 def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:

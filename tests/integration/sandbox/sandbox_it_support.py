@@ -283,7 +283,15 @@ def _start_redis(processes: Processes, base: Path, port: int) -> str:
     url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
     import redis
 
-    wait_until(lambda: redis.Redis.from_url(url).ping(), 15, "Redis")
+    def answers() -> bool:
+        # A refused connection is redis's ConnectionError, not an OSError: catch it here, or
+        # the first PING before the server listens ends the wait.
+        try:
+            return bool(redis.Redis.from_url(url).ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_until(answers, 15, "Redis")
     return url
 
 

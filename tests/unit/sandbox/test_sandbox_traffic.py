@@ -196,3 +196,15 @@ def test_run_stops_by_itself_and_writes_final_stats(tmp_path: Path, monkeypatch:
     doc = traffic.read_stats(stats)
     assert doc["running"] is False and doc["requests_sent"] == 0
     assert not stats.with_suffix(".pid").exists()
+
+
+def test_produced_events_are_listed_next_to_the_stats(tmp_path: Path) -> None:
+    stats = tmp_path / "traffic.json"
+    log = traffic.ingest_log_for(stats)
+    assert log == tmp_path / "traffic.ingest"
+    runner = traffic.Runner(traffic.RunOptions("http://127.0.0.1:8080", None, 1, 1, stats, 1, 0.5, 1, 1, "s"))
+    events = [runner.ingest_event(["acme", "globex"]) for _ in range(20)]
+    with open(log, "a", encoding="utf-8") as handle:
+        for fields, poison in events:
+            traffic.record_produced(handle, fields, poison)
+    assert traffic.read_produced(log) == {fields["event_id"]: poison for fields, poison in events}

@@ -1,0 +1,189 @@
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""Private helpers: the checks of the upgrade's inputs, each failure naming the variable and
+the value it holds, so that a bad input stops the run before anything changes."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+URL = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
+RESIDENCY_MODES = ("off", "permissive", "strict")
+BOOLEANS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+# Inputs whose value is a secret, never shown; and URLs, shown without their path (chat
+# webhooks carry their token in it).
+SECRET = ("intelgraph_window_webhook_token",)
+URLS = ("intelgraph_window_webhook_url",)
+
+
+def without_path(value: str) -> str:
+    """A URL cut after its host: `https://hooks.example.net/…`."""
+    match = re.match(r"^([^/?#]*//[^/?#]*|[^/?#]*)(.?)", value)
+    head, rest = (match.group(1), match.group(2)) if match else ("", value)
+    return head + ("/…" if rest else "")
+
+
+def shown(name: str, value: Any) -> str:
+    """`name=value` as an error message shows it."""
+    if name in SECRET:
+        return f"{name}=(hidden)"
+    if name in URLS and isinstance(value, str):
+        return f"{name}={without_path(value)}"
+    return f"{name}={value}"
+
+
+def as_int(value: Any) -> int | None:
+    """An integer input as written in YAML (int) or on the command line (digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return None
+
+
+def as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def positive_int(what: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        number = as_int(value)
+        if number is None or number <= 0:
+            return f"{what} must be a positive integer"
+        return None
+
+    return check
+
+
+def number_between(what: str, low: float, high: float | None = None) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        number = as_number(value)
+        if number is None or number < low or (high is not None and number > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+            return f"{what} must be a number {span}"
+        return None
+
+    return check
+
+
+def version(value: Any) -> str | None:
+    if not isinstance(value, str) or not VERSION.match(value):
+        return "must be a version MAJOR.MINOR.PATCH, such as 24.1.0"
+    return None
+
+
+def residency_mode(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return (
+            f"TENANT_RESIDENCY_MODE must be one of {', '.join(RESIDENCY_MODES)}; in YAML write 'off' "
+            "in quotes, unquoted it reads as false"
+        )
+    if value not in RESIDENCY_MODES:
+        return f"TENANT_RESIDENCY_MODE must be one of {', '.join(RESIDENCY_MODES)}"
+    return None
+
+
+def webhook_url(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not URL.match(value):
+        return "must be empty (announcements only logged) or an http:// or https:// URL with a host"
+    return None
+
+
+def webhook_token(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or any(ch in value for ch in "\r\n"):
+        return "must be one line of text (it is sent in an HTTP header)"
+    return None
+
+
+def deadline(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return "must be empty or an ISO 8601 time with a time zone, such as 2026-11-27T19:15:00Z"
+    if moment.tzinfo is None:
+        return "needs a time zone (Z or an offset such as +01:00)"
+    return None
+
+
+def links(value: Any) -> str | None:
+    if not isinstance(value, dict) or not all(isinstance(v, str) and URL.match(v) for v in value.values()):
+        return "must map names to http:// or https:// URLs"
+    return None
+
+
+def phase_seconds(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must map phase names (precheck, config, migrate, rollout, verify) to seconds"
+    bad = sorted(str(k) for k, v in value.items() if (n := as_number(v)) is None or n < 0)
+    if bad:
+        return f"must give every phase a number of seconds, 0 or more (not so for: {', '.join(bad)})"
+    return None
+
+
+def boolean(value: Any) -> str | None:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in BOOLEANS):
+        return None
+    return "must be true or false"
+
+
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "intelgraph_previous_version": version,
+    "intelgraph_target_version": version,
+    "intelgraph_rps_limit": positive_int("RPS_LIMIT"),
+    "intelgraph_rps_burst": positive_int("RPS_BURST"),
+    "intelgraph_tenant_residency_mode": residency_mode,
+    "intelgraph_cache_ttl_seconds": positive_int("CACHE_TTL_SECONDS"),
+    "intelgraph_trace_sampling_ratio": number_between("TRACE_SAMPLING_RATIO", 0.0, 1.0),
+    "intelgraph_window_minutes": positive_int("the window length in minutes"),
+    "intelgraph_window_deadline": deadline,
+    "intelgraph_window_webhook_url": webhook_url,
+    "intelgraph_window_webhook_token": webhook_token,
+    "intelgraph_window_links": links,
+    "intelgraph_phase_seconds": phase_seconds,
+    "intelgraph_traffic_max_rps": number_between("the request rate ceiling", 0.0),
+    "intelgraph_traffic_force": boolean,
+}
+
+
+def input_errors(values: dict[str, Any]) -> list[str]:
+    """Every problem with the inputs given (only those present are checked), each as
+    `name=value: what it must be`. Empty when all is well."""
+    errors = []
+    for name, check in CHECKS.items():
+        if name not in values:
+            continue
+        problem = check(values[name])
+        if problem:
+            errors.append(f"{shown(name, values[name])}: {problem}")
+    limit = as_int(values.get("intelgraph_rps_limit"))
+    burst = as_int(values.get("intelgraph_rps_burst"))
+    if limit is not None and burst is not None and limit > 0 and burst > 0 and burst < limit:
+        errors.append(
+            f"intelgraph_rps_burst={values['intelgraph_rps_burst']}: RPS_BURST must be at least "
+            f"RPS_LIMIT (intelgraph_rps_limit={values['intelgraph_rps_limit']})"
+        )
+    return errors

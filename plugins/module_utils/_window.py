@@ -1,0 +1,200 @@
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""Private helpers of the maintenance_window module: the window's budget arithmetic, the
+messages that announce it, and how their delivery is retried. Plain functions of plain data,
+so that the module stays thin and the logic is tested without a clock or a network."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+OUTCOMES = ("succeeded", "failed")
+URL_PATTERN = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
+
+
+class WindowError(ValueError):
+    """The window cannot be opened, checked or closed as asked."""
+
+
+def iso(ts: float) -> str:
+    """A Unix time as ISO 8601 in UTC, to the second."""
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_id(ts: float) -> str:
+    """The id of a window opened at ts; also names the run's restore point."""
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_deadline(text: str) -> float:
+    """An ISO 8601 time (with an offset, or Z) as a Unix time."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise WindowError(f"deadline {text!r} is not an ISO 8601 time such as 2026-11-27T19:15:00Z") from None
+    if moment.tzinfo is None:
+        raise WindowError(f"deadline {text!r} has no time zone: add Z or an offset such as +01:00")
+    return moment.timestamp()
+
+
+def webhook_url_ok(url: str) -> bool:
+    """Whether a webhook URL is an absolute http(s) URL with a host (empty means none)."""
+    return bool(URL_PATTERN.match(url))
+
+
+def redact_url(url: str) -> str:
+    """A URL with its path and query hidden: chat webhooks carry their secret in the path."""
+    match = re.match(r"^([a-z][a-z0-9+.-]*://[^/?#]*)", url, re.IGNORECASE)
+    return (match.group(1) + "/…") if match else "(not a URL)"
+
+
+def open_window(
+    now: float,
+    release: str,
+    minutes: int,
+    deadline: str = "",
+    links: dict[str, str] | None = None,
+    previous_release: str = "",
+) -> dict[str, Any]:
+    """A window opened at now, ending `minutes` later or at `deadline` (ISO 8601)."""
+    if minutes <= 0:
+        raise WindowError(f"a window lasts at least one minute, got {minutes}")
+    end = parse_deadline(deadline) if deadline else now + minutes * 60
+    if end <= now:
+        raise WindowError(f"the deadline {iso(end)} has already passed (now {iso(now)})")
+    return {
+        "id": window_id(now),
+        "release": release,
+        "previous_release": previous_release,
+        "state": "open",
+        "started_at": now,
+        "deadline_at": end,
+        "start": iso(now),
+        "deadline": iso(end),
+        "minutes": round((end - now) / 60, 2),
+        "links": dict(links or {}),
+        "phases": [],
+    }
+
+
+def remaining(window: dict[str, Any], now: float) -> float:
+    """Seconds left until the deadline (negative once it has passed)."""
+    return float(window["deadline_at"]) - now
+
+
+def check_phase(
+    window: dict[str, Any], phase: str, expected: float, now: float
+) -> tuple[bool, dict[str, Any]]:
+    """Whether phase, expected to take `expected` seconds, may start at now: it must end by the
+    deadline. Returns the verdict and the window with the phase recorded (started or refused)."""
+    if window.get("state") != "open":
+        raise WindowError(f"window {window.get('id')} is {window.get('state')}, not open")
+    if expected < 0:
+        raise WindowError(f"the expected duration of phase {phase} is negative ({expected} s)")
+    left = remaining(window, now)
+    fits = expected <= left
+    entry = {
+        "phase": phase,
+        "at": iso(now),
+        "at_ts": now,
+        "expected_seconds": expected,
+        "remaining_seconds": round(left, 1),
+        "started": fits,
+    }
+    updated = dict(window, phases=[*window.get("phases", []), entry])
+    return fits, updated
+
+
+def refusal(window: dict[str, Any], phase: str, expected: float, now: float) -> str:
+    """Why a phase is not started."""
+    left = remaining(window, now)
+    when = f"{left:.0f} s remain" if left >= 0 else f"the deadline passed {-left:.0f} s ago"
+    return (
+        f"Phase {phase} is not started: it is expected to take {expected:.0f} s, but {when} before the "
+        f"deadline {window['deadline']} of maintenance window {window['id']}. The run stops here; "
+        "everything done so far is in place. Plan a new window, or lower intelgraph_phase_seconds "
+        f"for {phase} if that estimate is too high."
+    )
+
+
+def close_window(window: dict[str, Any], outcome: str, reason: str, now: float) -> dict[str, Any]:
+    """The window closed at now with an outcome."""
+    if outcome not in OUTCOMES:
+        raise WindowError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    return dict(
+        window,
+        state="closed",
+        outcome=outcome,
+        reason=reason,
+        closed_at=now,
+        end=iso(now),
+        overran=now > float(window["deadline_at"]),
+    )
+
+
+def phase_timings(window: dict[str, Any], closed_at: float | None = None) -> list[dict[str, Any]]:
+    """Each started phase with its start and the seconds until the next phase (or the close)."""
+    started = [p for p in window.get("phases", []) if p.get("started")]
+    timings = []
+    for index, phase in enumerate(started):
+        end = started[index + 1]["at_ts"] if index + 1 < len(started) else closed_at
+        timings.append(
+            {
+                "phase": phase["phase"],
+                "start": phase["at"],
+                "seconds": None if end is None else round(end - phase["at_ts"], 1),
+                "expected_seconds": phase["expected_seconds"],
+            }
+        )
+    return timings
+
+
+def announcement(window: dict[str, Any], fleet: str = "") -> dict[str, Any]:
+    """The JSON message announcing the window (opened) or its end (closed)."""
+    where = f" on {fleet}" if fleet else ""
+    message: dict[str, Any] = {
+        "release": window["release"],
+        "previous_release": window.get("previous_release", ""),
+        "window_id": window["id"],
+        "start": window["start"],
+        "deadline": window["deadline"],
+        "links": window.get("links", {}),
+    }
+    if fleet:
+        message["fleet"] = fleet
+    if window["state"] == "open":
+        message["event"] = "window_opened"
+        message["text"] = (
+            f"Maintenance window{where} open: IntelGraph {window['release']} upgrade from {window['start']} "
+            f"until {window['deadline']} ({window['minutes']:g} min)."
+        )
+        return message
+    message.update(
+        event="window_closed",
+        outcome=window["outcome"],
+        reason=window.get("reason", ""),
+        end=window["end"],
+        overran=window.get("overran", False),
+        phases=phase_timings(window, window.get("closed_at")),
+    )
+    reason = f": {window['reason'].rstrip('. ')}" if window.get("reason") else ""
+    message["text"] = (
+        f"Maintenance window{where} closed at {window['end']}: IntelGraph {window['release']} upgrade "
+        f"{window['outcome']}{reason}."
+    )
+    return message
+
+
+def should_retry(status: int | None) -> bool:
+    """Whether a failed delivery is worth another try: no answer, a server error, or 408/429.
+    Other 4xx answers (a wrong URL or token) will not get better by trying again."""
+    return status is None or status >= 500 or status in (408, 429)
+
+
+def token_header(token: str, header: str, scheme: str) -> dict[str, str]:
+    """The header carrying the webhook token (none without a token)."""
+    if not token:
+        return {}
+    return {header: f"{scheme} {token}" if scheme else token}

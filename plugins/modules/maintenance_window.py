@@ -1,0 +1,394 @@
+#!/usr/bin/python
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""Open, budget and close the maintenance window of a run, announcing it to a webhook."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: maintenance_window
+short_description: Open, check and close a run's maintenance window, announced to a webhook
+description:
+  - O(state=open) opens a window starting now and ending O(minutes) later (or at O(deadline)) and
+    announces it with an HTTP POST of a JSON message (release, start, deadline, links) to
+    O(webhook_url), retrying when there is no answer or a server error. Without a webhook the
+    announcement is only logged. Returns the window, which the caller keeps (as a fact) and hands back.
+  - O(state=check) decides whether a phase expected to take O(expected_seconds) may start, i.e. end
+    before the deadline. A phase that would overrun is refused, and the module fails saying so. The
+    phase is recorded in the returned window either way.
+  - O(state=closed) closes the window with an O(outcome) and announces that, with the phases run and
+    their timing. Closing a closed window does nothing.
+  - Every announcement is also appended, as a JSON line, to C(announcements.log) in O(record_dir),
+    and the window is kept there as C(window.json).
+  - Runs on the controller (delegate it to C(localhost)).
+version_added: 1.0.0
+author: IntelGraph SRE
+options:
+  state:
+    description: What to do with the window.
+    type: str
+    choices: [open, check, closed]
+    required: true
+  release:
+    description: The release the window is for (O(state=open)).
+    type: str
+  previous_release:
+    description: The release the fleet runs before the window (O(state=open)).
+    type: str
+    default: ""
+  minutes:
+    description: Length of the window from its start (O(state=open)).
+    type: int
+    default: 15
+  deadline:
+    description: A fixed end (ISO 8601 with a time zone, e.g. C(2026-11-27T19:15:00Z)) instead of O(minutes).
+    type: str
+    default: ""
+  links:
+    description: Named links sent with every announcement (dashboards, logs, the release ticket).
+    type: dict
+    default: {}
+  fleet:
+    description: A name for the fleet in the announcements' text (e.g. C(production)).
+    type: str
+    default: ""
+  window:
+    description: The window as returned by O(state=open) (O(state=check) and O(state=closed)).
+    type: dict
+  phase:
+    description: The phase about to start (O(state=check)).
+    type: str
+  expected_seconds:
+    description: How long that phase is expected to take (O(state=check)).
+    type: float
+    default: 0
+  outcome:
+    description: How the run ended (O(state=closed)).
+    type: str
+    choices: [succeeded, failed]
+    default: succeeded
+  reason:
+    description: Why, in a sentence (O(state=closed)); sent with the closing announcement.
+    type: str
+    default: ""
+  webhook_url:
+    description:
+      - URL the announcements are POSTed to; empty means they are only logged.
+      - Treated as a secret, since chat webhooks carry their token in the path.
+    type: str
+    default: ""
+  webhook_token:
+    description: Token sent in O(webhook_token_header) with each announcement (never logged).
+    type: str
+    default: ""
+  webhook_token_header:
+    description: Header carrying O(webhook_token).
+    type: str
+    default: Authorization
+  webhook_token_scheme:
+    description: Word put before the token in the header (e.g. C(Bearer)); empty sends the token alone.
+    type: str
+    default: Bearer
+  validate_certs:
+    description: Verify the webhook's TLS certificate.
+    type: bool
+    default: true
+  retries:
+    description: Further tries after a delivery that got no answer, a 5xx, a 408 or a 429.
+    type: int
+    default: 3
+  retry_delay:
+    description: Seconds between tries (doubled after each).
+    type: float
+    default: 2
+  timeout:
+    description: Seconds to wait for the webhook's answer on each try.
+    type: float
+    default: 10
+  announce_required:
+    description:
+      - Fail when an announcement could not be delivered. With V(false) an undelivered announcement
+        is a warning (sensible when closing, so that the run's own outcome is what stands).
+    type: bool
+    default: true
+  record_dir:
+    description:
+      - Directory on the controller keeping C(window.json) and C(announcements.log); empty keeps none.
+    type: path
+    default: ""
+attributes:
+  check_mode:
+    support: full
+    description: In check mode nothing is sent or written; the window is computed and returned as it would be.
+  diff_mode:
+    support: none
+    description: No diff.
+  idempotent:
+    support: partial
+    description: Closing an already closed window does nothing; each O(state=open) opens a new window.
+"""
+
+EXAMPLES = r"""
+- name: Open and announce the window
+  intelgraph.ops.maintenance_window:
+    state: open
+    release: 24.1.0
+    minutes: 15
+    links:
+      dashboard: https://grafana.example.net/d/intelgraph
+    webhook_url: "{{ release_webhook_url }}"
+    webhook_token: "{{ release_webhook_token }}"
+    record_dir: "{{ playbook_dir }}/../state/window"
+  delegate_to: localhost
+  run_once: true
+  register: window
+
+- name: Start the migrations only if they fit in the window
+  intelgraph.ops.maintenance_window:
+    state: check
+    window: "{{ window.window }}"
+    phase: migrate
+    expected_seconds: 120
+  delegate_to: localhost
+  run_once: true
+
+- name: Close the window
+  intelgraph.ops.maintenance_window:
+    state: closed
+    window: "{{ window.window }}"
+    outcome: succeeded
+    webhook_url: "{{ release_webhook_url }}"
+    announce_required: false
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+window:
+  description:
+    - The window (id, release, state, start, deadline, Unix times, links, phases, and once closed
+      its outcome).
+  returned: always
+  type: dict
+  sample:
+    id: 20261127T190000Z
+    release: 24.1.0
+    state: open
+    start: "2026-11-27T19:00:00Z"
+    deadline: "2026-11-27T19:15:00Z"
+    phases: []
+announcement:
+  description: The JSON message announced (O(state=open) and O(state=closed)).
+  returned: when something was announced, or would be in check mode
+  type: dict
+announced:
+  description: Whether the webhook accepted the announcement.
+  returned: always
+  type: bool
+delivery:
+  description: How the delivery went (tries, last HTTP status, last error).
+  returned: when a webhook is set
+  type: dict
+fits:
+  description: Whether the phase may start (O(state=check)).
+  returned: with O(state=check)
+  type: bool
+remaining_seconds:
+  description: Seconds left before the deadline.
+  returned: always
+  type: float
+"""
+
+import json
+import os
+import time
+import urllib.error
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
+    WindowError,
+    announcement,
+    check_phase,
+    close_window,
+    open_window,
+    redact_url,
+    refusal,
+    remaining,
+    should_retry,
+    token_header,
+    webhook_url_ok,
+)
+
+
+def deliver(module: AnsibleModule, message: dict[str, Any]) -> dict[str, Any]:
+    """POST the message to the webhook, retrying; report how it went."""
+    params = module.params
+    headers = {"Content-Type": "application/json"}
+    headers.update(
+        token_header(params["webhook_token"], params["webhook_token_header"], params["webhook_token_scheme"])
+    )
+    body = json.dumps(message).encode()
+    delay = params["retry_delay"]
+    outcome: dict[str, Any] = {"tries": 0, "status": None, "error": None, "delivered": False}
+    for attempt in range(params["retries"] + 1):
+        outcome["tries"] = attempt + 1
+        status = None
+        try:
+            response = open_url(
+                params["webhook_url"],
+                data=body,
+                headers=headers,
+                method="POST",
+                timeout=params["timeout"],
+                validate_certs=params["validate_certs"],
+                follow_redirects="none",
+            )
+            status = response.getcode()
+            outcome.update(status=status, error=None, delivered=200 <= status < 300)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            outcome.update(status=status, error=f"HTTP {exc.code} {exc.reason}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            outcome.update(status=None, error=str(getattr(exc, "reason", exc)))
+        if outcome["delivered"] or not should_retry(status) or attempt == params["retries"]:
+            break
+        time.sleep(delay)
+        delay *= 2
+    return outcome
+
+
+def keep_record(module: AnsibleModule, window: dict[str, Any], message: dict[str, Any] | None) -> None:
+    """window.json and announcements.log in record_dir."""
+    record_dir = module.params["record_dir"]
+    if not record_dir or module.check_mode:
+        return
+    try:
+        os.makedirs(record_dir, mode=0o750, exist_ok=True)
+        path = os.path.join(record_dir, "window.json")
+        with open(os.open(path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as handle:
+            json.dump(window, handle, indent=2, sort_keys=True)
+        os.replace(path + ".partial", path)
+        if message is not None:
+            log = os.path.join(record_dir, "announcements.log")
+            with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "a") as handle:
+                handle.write(json.dumps(dict(message, logged_at=time.time()), sort_keys=True) + "\n")
+    except OSError as exc:
+        module.fail_json(
+            msg=f"Cannot keep the window's record in {record_dir}: {exc}. Set a writable directory."
+        )
+
+
+def announce(module: AnsibleModule, window: dict[str, Any], result: dict[str, Any]) -> None:
+    """Announce the window's state: to the webhook when there is one, in the record always."""
+    message = announcement(window, module.params["fleet"])
+    result["announcement"] = message
+    result["announced"] = False
+    if module.params["webhook_url"] and not module.check_mode:
+        delivery = deliver(module, message)
+        result["delivery"] = delivery
+        result["announced"] = delivery["delivered"]
+        if not delivery["delivered"]:
+            problem = (
+                f"The webhook {redact_url(module.params['webhook_url'])} did not take the announcement "
+                f"({message['event']}) after {delivery['tries']} tries: "
+                f"{delivery['error'] or delivery['status']}."
+            )
+            if module.params["announce_required"]:
+                module.fail_json(
+                    msg=problem
+                    + " Nothing was changed; fix the webhook (URL, token) or unset it to only log.",
+                    **result,
+                )
+            module.warn(problem + " The window's end was only logged.")
+    keep_record(module, window, message)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["open", "check", "closed"], "required": True},
+            "release": {"type": "str"},
+            "previous_release": {"type": "str", "default": ""},
+            "minutes": {"type": "int", "default": 15},
+            "deadline": {"type": "str", "default": ""},
+            "links": {"type": "dict", "default": {}},
+            "fleet": {"type": "str", "default": ""},
+            "window": {"type": "dict"},
+            "phase": {"type": "str"},
+            "expected_seconds": {"type": "float", "default": 0},
+            "outcome": {"type": "str", "choices": ["succeeded", "failed"], "default": "succeeded"},
+            "reason": {"type": "str", "default": ""},
+            "webhook_url": {"type": "str", "default": "", "no_log": True},
+            "webhook_token": {"type": "str", "default": "", "no_log": True},
+            "webhook_token_header": {"type": "str", "default": "Authorization"},
+            "webhook_token_scheme": {"type": "str", "default": "Bearer"},
+            "validate_certs": {"type": "bool", "default": True},
+            "retries": {"type": "int", "default": 3},
+            "retry_delay": {"type": "float", "default": 2},
+            "timeout": {"type": "float", "default": 10},
+            "announce_required": {"type": "bool", "default": True},
+            "record_dir": {"type": "path", "default": ""},
+        },
+        required_if=[
+            ("state", "open", ["release"]),
+            ("state", "check", ["window", "phase"]),
+            ("state", "closed", ["window"]),
+        ],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["webhook_url"] and not webhook_url_ok(params["webhook_url"]):
+        module.fail_json(
+            msg=f"webhook_url {redact_url(params['webhook_url'])} is not an http:// or https:// URL "
+            "with a host."
+        )
+    if params["retries"] < 0 or params["retry_delay"] < 0 or params["timeout"] <= 0:
+        module.fail_json(msg="retries and retry_delay must be 0 or more, and timeout above 0.")
+    now = time.time()
+    result: dict[str, Any] = {"changed": False, "announced": False}
+
+    try:
+        if params["state"] == "open":
+            window = open_window(
+                now,
+                params["release"],
+                params["minutes"],
+                params["deadline"],
+                params["links"],
+                params["previous_release"],
+            )
+            result.update(changed=True, window=window, remaining_seconds=remaining(window, now))
+            announce(module, window, result)
+            module.exit_json(**result)
+
+        window = params["window"]
+        if params["state"] == "check":
+            fits, window = check_phase(window, params["phase"], params["expected_seconds"], now)
+            result.update(window=window, fits=fits, remaining_seconds=round(remaining(window, now), 1))
+            keep_record(module, window, None)
+            if not fits:
+                module.fail_json(
+                    msg=refusal(window, params["phase"], params["expected_seconds"], now), **result
+                )
+            module.exit_json(**result)
+
+        if window.get("state") == "closed":
+            result.update(window=window, remaining_seconds=round(remaining(window, now), 1))
+            module.exit_json(**result)
+        window = close_window(window, params["outcome"], params["reason"], now)
+        result.update(changed=True, window=window, remaining_seconds=round(remaining(window, now), 1))
+        announce(module, window, result)
+        module.exit_json(**result)
+    except WindowError as exc:
+        module.fail_json(msg=f"Maintenance window: {exc}.")
+    except (KeyError, TypeError, ValueError) as exc:
+        module.fail_json(
+            msg=f"Maintenance window: the window given is not one that state=open returned ({exc!r}); "
+            "hand back the window of the open task's result."
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,376 @@
+"""Phases 1 and 2 on the sandbox fleet: nothing changes until the fleet is proven ready; the
+maintenance window is announced, budgeted and closed; the restore point holds what the fleet
+held; the config is in place before the first 24.1 host starts.
+
+The tests that change nothing come first and share one fleet (keeps_fleet); the last one
+upgrades it. That a second upgrade finds nothing to do (no window, no restore point, no
+change on any host) is shown by test_upgrade.py and by Molecule's idempotence step."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from webhook import webhook_receiver
+
+from sandbox import ROOT, Fleet, PlaybookRun, http_get
+
+sys.path.insert(0, str(ROOT / "tests/support"))
+from scratch_redis import scratch_redis
+
+SERVICE_FILES = ["/etc/intelgraph/secrets.env"]
+BACKUPS = "/var/backups/intelgraph"
+TOKEN = "e2e-webhook-token-3f9a"
+
+
+def flat(run: PlaybookRun) -> str:
+    """The run's output with its line wrapping undone, to search for a sentence."""
+    return " ".join(run.output.replace("''", "'").split())
+
+
+def plays(run: PlaybookRun) -> list[str]:
+    return re.findall(r"^PLAY \[(.+?)\] \*", run.output, re.MULTILINE)
+
+
+def fleet_state(fleet: Fleet) -> dict[str, Any]:
+    """What the upgrade may change on the API and ingest hosts: their env files byte for byte,
+    the release their `current` link points at, and the release they answer with."""
+    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    files = {}
+    for host in hosts:
+        service = "api" if host in fleet.groups["api"] else "ingest"
+        for path in (f"/etc/intelgraph/{service}.env", *SERVICE_FILES):
+            files[(host, path)] = fleet.read(host, path)
+    links = {h: fleet.exec(h, "readlink", "/opt/intelgraph/current").stdout.strip() for h in hosts}
+    return {"files": files, "links": links, "versions": fleet.versions()}
+
+
+def state_dir(fleet: Fleet) -> Path:
+    return ROOT / ".sandbox" / fleet.name / "state"
+
+
+def restore_points(fleet: Fleet) -> list[str]:
+    base = state_dir(fleet) / "restore-points"
+    return sorted(p.name for p in base.iterdir() if p.name != "latest") if base.exists() else []
+
+
+def redis_dump(client: redis.Redis) -> dict[str, bytes]:
+    """Every key with its DUMP (value, type and TTL serialized)."""
+    kwargs = client.connection_pool.connection_kwargs
+    binary = redis.Redis(
+        host=kwargs["host"], port=kwargs["port"], password=kwargs["password"], socket_timeout=5
+    )
+    return {k.decode(): binary.dump(k) for k in binary.keys("*")}
+
+
+def load_snapshot(rdb: Path, workdir: Path) -> dict[str, bytes]:
+    """Every key of an RDB file, as a fresh redis-server on loopback loads it."""
+    workdir.mkdir(parents=True)
+    (workdir / "snap.rdb").write_bytes(rdb.read_bytes())
+    with scratch_redis(workdir, dbfilename="snap.rdb") as scratch:
+        return redis_dump(scratch)
+
+
+def parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dict[str, Any]:
+    """The restore point holds the versions and env files of `before`, and no secret."""
+    rp = state_dir(fleet) / "restore-points" / rp_id
+    manifest = json.loads((rp / "manifest.json").read_text())
+    assert manifest["id"] == rp_id
+    assert (state_dir(fleet) / "restore-points" / "latest").resolve() == rp.resolve()
+    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    assert sorted(manifest["hosts"]) == sorted(hosts)
+    for host in hosts:
+        entry = manifest["hosts"][host]
+        service = "api" if host in fleet.groups["api"] else "ingest"
+        assert entry["version"] == before["versions"][host] == "24.0.0"
+        assert entry["current"] == before["links"][host]
+        assert (rp / entry["env_file"]["copy"]).read_bytes() == before["files"][
+            (host, f"/etc/intelgraph/{service}.env")
+        ]
+        assert (entry["env_file"]["mode"], entry["env_file"]["owner"], entry["env_file"]["group"]) == (
+            "0640",
+            "root",
+            "intelgraph",
+        )
+        assert entry["secrets_file"]["copied"] is False and entry["secrets_file"]["exists"] is True
+    assert "is not copied" in manifest["secrets"]
+    assert not [p for p in rp.rglob("*") if p.name == "secrets.env"]
+    everything = b"".join(p.read_bytes() for p in rp.rglob("*") if p.is_file())
+    assert fleet.redis_password.encode() not in everything and fleet.db_password.encode() not in everything
+    return manifest
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def prometheus_rate(fleet: Fleet) -> float:
+    query = urllib.parse.quote("sum(rate(intelgraph_http_requests_total[1m]))")
+    url = f"http://{fleet.address(fleet.groups['observability'][0])}:9090/api/v1/query?query={query}"
+    status, body = http_get(url, None, 5)
+    result = body["data"]["result"] if status == 200 else []
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+# --- nothing changes until the fleet is proven ready ------------------------------------------
+
+
+@pytest.mark.keeps_fleet
+@pytest.mark.parametrize(
+    ("extra_vars", "named"),
+    [
+        (
+            {"intelgraph_rps_limit": 100, "intelgraph_rps_burst": 50},
+            "intelgraph_rps_burst=50: RPS_BURST must be at least",
+        ),
+        ({"intelgraph_rps_limit": "abc"}, "intelgraph_rps_limit=abc: RPS_LIMIT must be a positive integer"),
+        (
+            {"intelgraph_tenant_residency_mode": "strcit"},
+            "intelgraph_tenant_residency_mode=strcit: TENANT_RESIDENCY",
+        ),
+    ],
+    ids=["burst-below-limit", "limit-not-a-number", "residency-misspelt"],
+)
+def test_a_bad_input_stops_the_upgrade_in_precheck(deployed: Fleet, extra_vars: dict, named: str) -> None:
+    before = fleet_state(deployed)
+    points = restore_points(deployed)
+    with webhook_receiver() as receiver:
+        run = deployed.playbook(
+            "playbooks/upgrade.yml", extra_vars={**extra_vars, "intelgraph_window_webhook_url": receiver.url}
+        )
+    assert run.rc != 0, f"a bad input passed, see {run.log}"
+    assert f"Bad input, nothing was changed: {named}" in flat(run)
+    assert plays(run) == ["Pre-check | the fleet is ready"]
+    assert receiver.messages == [], "no window may be announced for a run that never starts"
+    assert restore_points(deployed) == points
+    assert fleet_state(deployed) == before
+
+
+@pytest.mark.keeps_fleet
+def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> None:
+    before = fleet_state(deployed)
+    points = restore_points(deployed)
+    run = deployed.playbook("playbooks/upgrade.yml", "--check", "--diff", "--tags", "precheck,config")
+    assert run.ok, f"check mode failed, see {run.log}"
+    for service in ("api", "ingest"):
+        assert f"--- before: /etc/intelgraph/{service}.env" in run.output
+    for line in (
+        "+RPS_LIMIT=100",
+        "+RPS_BURST=200",
+        "+TENANT_RESIDENCY_MODE=strict",
+        "+TRACE_SAMPLING_RATIO=0.1",
+    ):
+        assert line in run.output
+    assert "Check mode: no restore point is captured." in run.output
+    assert deployed.redis_password not in run.output and deployed.db_password not in run.output
+    assert "intelgraph.ops.intelgraph_workspace" not in run.output  # the migrate phase was left out
+    assert restore_points(deployed) == points
+    assert fleet_state(deployed) == before
+
+
+@pytest.mark.keeps_fleet
+def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -> None:
+    before = fleet_state(deployed)
+    primary, replica = deployed.groups["cache"]
+    deployed.exec(replica, "systemctl", "stop", "redis-server")
+    try:
+        run = deployed.playbook("playbooks/precheck.yml")
+        upgrade = deployed.playbook("playbooks/upgrade.yml")
+    finally:
+        deployed.exec(replica, "systemctl", "start", "redis-server")
+    for attempt in (run, upgrade):
+        assert attempt.rc == 2, f"the pre-check passed with {replica} stopped, see {attempt.log}"
+        text = flat(attempt)
+        assert "The fleet is not ready for the upgrade; nothing was changed." in text
+        assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
+        assert f"{primary}: Redis (port 6379) check 'connected replicas' failed: 0 replica(s) online" in text
+        assert plays(attempt) == ["Pre-check | the fleet is ready"]
+    assert fleet_state(deployed) == before
+
+    # Back as before: the replica follows its primary again, with the same keys.
+    wait_for(
+        lambda: deployed.redis(replica).info("replication").get("master_link_status") == "up",
+        90,
+        f"{replica} to link to {primary} again",
+    )
+    assert deployed.redis(replica).info("replication")["role"] == "slave"
+    wait_for(
+        lambda: deployed.redis(replica).dbsize() == deployed.redis(primary).dbsize(),
+        30,
+        "the replica to catch up",
+    )
+    ready = deployed.playbook("playbooks/precheck.yml")
+    assert ready.ok, f"the pre-check still fails with the replica back, see {ready.log}"
+
+
+@pytest.mark.keeps_fleet
+def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: Fleet, tmp_path: Path) -> None:
+    before = fleet_state(deployed)
+    primary = deployed.groups["cache"][0]
+    cache = deployed.redis(primary)
+    cache.set("intelgraph:entity:e2e-window", json.dumps({"id": "e2e-window"}))
+    cache_before = redis_dump(cache)
+    assert deployed.exec(primary, "test", "-e", BACKUPS, check=False).returncode == 1
+    with webhook_receiver() as receiver:
+        run = deployed.playbook(
+            "playbooks/upgrade.yml",
+            extra_vars={
+                "intelgraph_window_minutes": 1,
+                "intelgraph_phase_seconds": {"precheck": 5, "config": 120},
+                "intelgraph_window_webhook_url": receiver.url,
+                "intelgraph_window_webhook_token": TOKEN,
+            },
+        )
+    try:
+        assert run.rc == 2, f"the run did not stop, see {run.log}"
+        text = flat(run)
+        assert "Phase config is not started: it is expected to take 120 s, but" in text
+        assert plays(run)[-1] == "Upgrade | config"
+        assert TOKEN not in run.output
+
+        opened, closed = receiver.bodies()  # both announcements, nothing else
+        assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
+        assert opened["release"] == "24.1.0" and opened["previous_release"] == "24.0.0"
+        assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=1)
+        assert set(opened["links"]) == {"prometheus", "haproxy"}
+        assert closed["window_id"] == opened["window_id"]
+        assert closed["outcome"] == "failed"
+        assert "Phase config is not started" in closed["reason"]
+        assert [p["phase"] for p in closed["phases"]] == ["precheck"]
+        assert all(m.headers["Authorization"] == f"Bearer {TOKEN}" for m in receiver.messages)
+
+        record = json.loads((state_dir(deployed) / "window" / "window.json").read_text())
+        assert (
+            record["id"] == opened["window_id"]
+            and record["state"] == "closed"
+            and record["outcome"] == "failed"
+        )
+
+        # The config phase never started: every host is as it was.
+        assert fleet_state(deployed) == before
+
+        # The restore point was taken (AOF off on this fleet) and holds what the cache held.
+        manifest = check_restore_point(deployed, opened["window_id"], before)
+        snapshot = manifest["redis_snapshot"]
+        assert snapshot["node"] == primary and snapshot["aof_enabled"] is False
+        rdb = state_dir(deployed) / "restore-points" / opened["window_id"] / snapshot["file"]
+        assert load_snapshot(rdb, tmp_path / "scratch") == cache_before
+    finally:
+        # Leave the fleet as it was: without the snapshot kept on the Redis host, or the key.
+        deployed.exec(primary, "rm", "-rf", BACKUPS)
+        cache.delete("intelgraph:entity:e2e-window")
+    assert deployed.exec(primary, "test", "-e", BACKUPS, check=False).returncode == 1
+
+
+# --- the upgrade: restore point under AOF, traffic gate, 24.1 settings ------------------------
+
+
+def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
+    deployed: Fleet, tmp_path: Path
+) -> None:
+    primary = deployed.groups["cache"][0]
+    cache = deployed.redis(primary)
+    seeded = {f"intelgraph:entity:e2e-rp-{n}": json.dumps({"id": f"e2e-rp-{n}", "n": n}) for n in range(50)}
+    cache.mset(seeded)
+    cache.set("intelgraph:features:legacy_export", "off")
+    # AOF on, turned on at run time: its first rewrite runs while the restore point is taken.
+    cache.config_set("appendonly", "yes")
+    before = fleet_state(deployed)
+    keys_before = set(redis_dump(cache))
+
+    with deployed.traffic() as stats:
+        wait_for(lambda: prometheus_rate(deployed) > 1.0, 180, "Prometheus to see the traffic")
+        busy = deployed.playbook("playbooks/precheck.yml", extra_vars={"intelgraph_traffic_max_rps": 0.5})
+        with webhook_receiver() as receiver:
+            run = deployed.playbook(
+                "playbooks/upgrade.yml",
+                extra_vars={
+                    "intelgraph_traffic_max_rps": 0.5,
+                    "intelgraph_traffic_force": True,
+                    "intelgraph_rps_limit": 5,
+                    "intelgraph_rps_burst": 10,
+                    "intelgraph_window_webhook_url": receiver.url,
+                    "intelgraph_window_webhook_token": TOKEN,
+                },
+            )
+    # Low-traffic check: above the ceiling the pre-check stops, naming the variable; forced, it goes on.
+    assert busy.rc == 2, f"a busy fleet passed the pre-check, see {busy.log}"
+    text = flat(busy)
+    assert "above intelgraph_traffic_max_rps=0.5" in text and "-e intelgraph_traffic_force=true" in text
+    assert run.ok, f"upgrade failed, see {run.log}"
+    assert "Traffic is above the ceiling, going on as forced" in flat(run)
+    assert deployed.versions() == dict.fromkeys(deployed.groups["api"] + deployed.groups["ingest"], "24.1.0")
+    assert stats["requests_sent"] > 100
+
+    # The window: announced when opened and closed, with the phases run.
+    opened, closed = receiver.bodies()
+    assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
+    assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=15)
+    assert closed["outcome"] == "succeeded"
+    assert [p["phase"] for p in closed["phases"]] == ["precheck", "config", "migrate", "rollout"]
+    assert TOKEN not in run.output
+
+    # The restore point: versions and env files as they were, toggles, and the cache under AOF.
+    manifest = check_restore_point(deployed, opened["window_id"], before)
+    assert manifest["feature_toggles"]["toggles"] == {"legacy_export": "off"}
+    snapshot = manifest["redis_snapshot"]
+    assert snapshot["aof_enabled"] is True
+    rdb = state_dir(deployed) / "restore-points" / opened["window_id"] / snapshot["file"]
+    loaded = load_snapshot(rdb, tmp_path / "scratch")
+    assert keys_before <= set(loaded)
+    with scratch_redis(tmp_path / "again", dbfilename="x.rdb") as scratch:
+        for key, dump in loaded.items():
+            if key in seeded:
+                scratch.restore(key, 0, dump)
+        assert {k: scratch.get(k) for k in seeded} == seeded
+
+    # Config: the 24.1 settings in every env file, mode 0640, root and the service's group.
+    for host in deployed.groups["api"] + deployed.groups["ingest"]:
+        service = "api" if host in deployed.groups["api"] else "ingest"
+        env = (deployed.read(host, f"/etc/intelgraph/{service}.env") or b"").decode().splitlines()
+        for line in (
+            "RPS_LIMIT=5",
+            "RPS_BURST=10",
+            "TENANT_RESIDENCY_MODE=strict",
+            "TRACE_SAMPLING_RATIO=0.1",
+        ):
+            assert line in env, (host, env)
+        if service == "api":
+            assert "CACHE_TTL_SECONDS=300" in env
+        assert deployed.stat(host, f"/etc/intelgraph/{service}.env") == ("640", "root", "intelgraph")
+
+    # 24.1 behaviour: over RPS_LIMIT a client gets 429s; without a region claim, 403.
+    api = deployed.groups["api"][0]
+    codes = [
+        deployed.http(
+            api,
+            8080,
+            "/api/v1/entities/e2e-limit",
+            {"X-Tenant-Id": "e2e-limit", "X-Tenant-Region": "eu-west"},
+        )[0]
+        for _ in range(40)
+    ]
+    assert 429 in codes and codes[0] in (200, 404), codes
+    status, body = deployed.http(api, 8080, "/api/v1/entities/e2e-rp-1", {"X-Tenant-Id": "e2e-limit-2"})
+    assert status == 403, body

@@ -1,0 +1,222 @@
+"""redis_snapshot, redis_health and redis_toggles run as Ansible runs them (a JSON file of
+arguments), against scratch Redis servers on loopback. A snapshot must be right whether the
+node keeps an append-only file or not: each is loaded into a fresh server and compared."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from scratch_redis import scratch_redis
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "modules-secret"
+
+
+def run_module(name: str, args: dict[str, Any], tmp_path: Path, check: bool = False) -> dict[str, Any]:
+    """Run intelgraph.ops.<name> with these arguments; its JSON result."""
+    argfile = tmp_path / f"{name}-{time.monotonic_ns()}.json"
+    argfile.write_text(
+        json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=True)})
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", f"ansible_collections.intelgraph.ops.plugins.modules.{name}", str(argfile)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / ".collections")),
+        timeout=180,
+    )
+    result = json.loads(proc.stdout)
+    result["_rc"] = proc.returncode
+    return result
+
+
+def login(client: redis.Redis) -> dict[str, Any]:
+    kwargs = client.connection_pool.connection_kwargs
+    return {"login_host": "127.0.0.1", "login_port": kwargs["port"], "login_password": PASSWORD}
+
+
+CACHE = {f"intelgraph:entity:e{n}": json.dumps({"id": f"e{n}", "n": n}) for n in range(200)}
+
+
+@pytest.mark.parametrize(
+    "persistence",
+    [
+        ("--appendonly", "no"),
+        # AOF on from the start and no RDB rules: the node's own files never include an RDB.
+        ("--appendonly", "yes", "--appendfsync", "always"),
+        # AOF turned on at run time just before: its rewrite is running when the snapshot asks.
+        "aof-turned-on-now",
+    ],
+    ids=["aof-off", "aof-on", "aof-turned-on-now"],
+)
+def test_snapshot_loads_into_a_fresh_server_with_the_same_keys(persistence: Any, tmp_path: Path) -> None:
+    args = () if persistence == "aof-turned-on-now" else persistence
+    with scratch_redis(tmp_path / "node", *args, password=PASSWORD) as node:
+        node.mset(CACHE)
+        node.hset("intelgraph:features:not-a-string", mapping={"a": "1"})
+        node.set("intelgraph:features:rps_limiter", "off")
+        if persistence == "aof-turned-on-now":
+            for n in range(2000):  # enough data that the rewrite takes a moment
+                node.set(f"bulk:{n}", "x" * 512)
+            node.config_set("appendonly", "yes")
+            assert int(node.info("persistence")["aof_rewrite_in_progress"]) or int(
+                node.info("persistence")["aof_rewrite_scheduled"]
+            )
+        expected = {k: node.dump(k) for k in node.keys("*")}
+        aof = node.config_get("appendonly")["appendonly"] == "yes"
+
+        result = run_module(
+            "redis_snapshot", dict(login(node), snapshot_id="rp-1", dest_dir=str(tmp_path / "kept")), tmp_path
+        )
+        node.set("after:the:snapshot", "1")
+        assert result["_rc"] == 0, result
+        assert result["changed"] is True
+        assert result["aof_enabled"] is aof
+        assert result["keys"] == len(expected)
+
+        again = run_module(
+            "redis_snapshot", dict(login(node), snapshot_id="rp-1", dest_dir=str(tmp_path / "kept")), tmp_path
+        )
+        assert again["changed"] is False and again["sha256"] == result["sha256"]
+
+    kept = tmp_path / "kept" / "rp-1.rdb"
+    assert json.loads((tmp_path / "kept" / "rp-1.json").read_text())["sha256"] == result["sha256"]
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "snap.rdb").write_bytes(kept.read_bytes())
+    with scratch_redis(tmp_path / "scratch", dbfilename="snap.rdb") as scratch:
+        loaded = {k: scratch.dump(k) for k in scratch.keys("*")}
+    assert set(loaded) == set(expected)
+    assert loaded == expected  # values, types and TTLs alike (DUMP serializes all of them)
+
+
+def test_snapshot_in_check_mode_saves_nothing(tmp_path: Path) -> None:
+    with scratch_redis(tmp_path / "node", password=PASSWORD) as node:
+        saves = int(node.info("persistence")["rdb_saves"])
+        result = run_module(
+            "redis_snapshot",
+            dict(login(node), snapshot_id="rp-2", dest_dir=str(tmp_path / "kept")),
+            tmp_path,
+            check=True,
+        )
+        assert result["_rc"] == 0 and result["changed"] is True
+        assert int(node.info("persistence")["rdb_saves"]) == saves
+    assert not (tmp_path / "kept").exists()
+
+
+def test_two_snapshots_in_the_same_second_both_wait_for_their_own_save(tmp_path: Path) -> None:
+    with scratch_redis(tmp_path / "node", password=PASSWORD) as node:
+        node.set("k", "1")
+        first = run_module(
+            "redis_snapshot", dict(login(node), snapshot_id="a", dest_dir=str(tmp_path / "kept")), tmp_path
+        )
+        node.set("k", "2")
+        second = run_module(
+            "redis_snapshot", dict(login(node), snapshot_id="b", dest_dir=str(tmp_path / "kept")), tmp_path
+        )
+        assert first["_rc"] == 0 and second["_rc"] == 0, (first, second)
+        assert second["lastsave"] > first["lastsave"]
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "b.rdb").write_bytes((tmp_path / "kept" / "b.rdb").read_bytes())
+    with scratch_redis(tmp_path / "load", dbfilename="b.rdb") as scratch:
+        assert scratch.get("k") == "2"
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[redis.Redis, redis.Redis, Path]]:
+    """A primary and its replica on loopback."""
+    with scratch_redis(tmp_path / "primary", password=PASSWORD) as primary:
+        port = primary.connection_pool.connection_kwargs["port"]
+        with scratch_redis(
+            tmp_path / "replica", "--replicaof", "127.0.0.1", str(port), password=PASSWORD
+        ) as replica:
+            deadline = time.monotonic() + 30
+            while replica.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica never linked to its primary"
+                time.sleep(0.1)
+            yield primary, replica, tmp_path
+
+
+def test_health_of_a_primary_and_its_replica(pair: tuple[redis.Redis, redis.Redis, Path]) -> None:
+    primary, replica, tmp_path = pair
+    primary.set("k", "v")
+    on_primary = run_module(
+        "redis_health", dict(login(primary), expected_role="primary", min_replicas=1), tmp_path
+    )
+    on_replica = run_module("redis_health", dict(login(replica), expected_role="replica"), tmp_path)
+    assert on_primary["_rc"] == 0 and on_primary["healthy"], on_primary
+    assert on_primary["measured"]["connected_replicas"] == 1
+    assert on_replica["_rc"] == 0 and on_replica["healthy"], on_replica
+    assert on_replica["measured"]["master_link_status"] == "up"
+    assert on_replica["measured"]["lag_bytes"] <= 1048576
+
+    wrong = run_module("redis_health", dict(login(replica), expected_role="primary"), tmp_path)
+    assert wrong["_rc"] == 1 and "check 'role' failed: role is replica, expected primary" in wrong["msg"]
+    bad_password = run_module("redis_health", dict(login(primary), login_password="nope"), tmp_path)
+    assert bad_password["_rc"] == 1 and "authentication refused" in bad_password["msg"]
+
+
+def test_health_with_the_replica_stopped(pair: tuple[redis.Redis, redis.Redis, Path]) -> None:
+    primary, replica, tmp_path = pair
+    replica_login = login(replica)
+    replica.shutdown(nosave=True)
+    time.sleep(0.5)
+    on_replica = run_module("redis_health", dict(replica_login, fail_on_unhealthy=False), tmp_path)
+    assert on_replica["_rc"] == 0 and on_replica["healthy"] is False
+    assert on_replica["checks"][0]["name"] == "ping" and not on_replica["checks"][0]["ok"]
+    on_primary = run_module(
+        "redis_health", dict(login(primary), expected_role="primary", min_replicas=1), tmp_path
+    )
+    assert on_primary["_rc"] == 1
+    assert "check 'connected replicas' failed: 0 replica(s) online, at least 1 required" in on_primary["msg"]
+
+
+def test_health_of_a_replica_whose_primary_is_gone(pair: tuple[redis.Redis, redis.Redis, Path]) -> None:
+    primary, replica, tmp_path = pair
+    primary.shutdown(nosave=True)
+    deadline = time.monotonic() + 30
+    while replica.info("replication").get("master_link_status") == "up":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    result = run_module("redis_health", dict(login(replica), expected_role="replica"), tmp_path)
+    assert result["_rc"] == 1
+    assert "check 'replication link' failed: master_link_status is down" in result["msg"]
+    assert "check 'replication lag' failed: the offset of the primary" in result["msg"]
+
+
+def test_toggles_read_and_restored(tmp_path: Path) -> None:
+    prefix = "intelgraph:features:"
+    with scratch_redis(tmp_path / "node", password=PASSWORD) as node:
+        node.mset({prefix + "residency_guard": "on", prefix + "rps_limiter": "on", "unrelated": "x"})
+        node.rpush(prefix + "a-list", "1")
+        read = run_module("redis_toggles", login(node), tmp_path)
+        assert read["_rc"] == 0 and read["changed"] is False
+        assert read["toggles"] == {"residency_guard": "on", "rps_limiter": "on"}
+        assert read["other_keys"] == {"a-list": "list"}
+
+        wanted = {"rps_limiter": "off", "legacy_cache": "on"}
+        dry = run_module(
+            "redis_toggles", dict(login(node), state="restored", toggles=wanted), tmp_path, check=True
+        )
+        assert dry["changed"] is True and dry["set"] == wanted and dry["deleted"] == ["residency_guard"]
+        assert dry["diff"]["after"] == wanted
+        assert node.get(prefix + "rps_limiter") == "on"  # check mode wrote nothing
+
+        done = run_module("redis_toggles", dict(login(node), state="restored", toggles=wanted), tmp_path)
+        assert done["_rc"] == 0 and done["changed"] is True
+        assert {k: node.get(k) for k in sorted(node.keys(prefix + "*")) if node.type(k) == "string"} == {
+            prefix + "legacy_cache": "on",
+            prefix + "rps_limiter": "off",
+        }
+        assert node.get("unrelated") == "x" and node.type(prefix + "a-list") == "list"
+
+        again = run_module("redis_toggles", dict(login(node), state="restored", toggles=wanted), tmp_path)
+        assert again["changed"] is False

@@ -1,0 +1,142 @@
+"""intelgraph.ops input checks: a bad input names the variable and its value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.intelgraph.ops.plugins.filter.inputs import input_errors as input_errors_filter
+from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import input_errors
+
+GOOD: dict[str, Any] = {
+    "intelgraph_previous_version": "24.0.0",
+    "intelgraph_target_version": "24.1.0",
+    "intelgraph_rps_limit": 100,
+    "intelgraph_rps_burst": 200,
+    "intelgraph_tenant_residency_mode": "strict",
+    "intelgraph_cache_ttl_seconds": 300,
+    "intelgraph_trace_sampling_ratio": 0.1,
+    "intelgraph_window_minutes": 15,
+    "intelgraph_window_deadline": "",
+    "intelgraph_window_webhook_url": "",
+    "intelgraph_window_webhook_token": "",
+    "intelgraph_window_links": {},
+    "intelgraph_phase_seconds": {"precheck": 60, "config": 60, "migrate": 120, "rollout": 300, "verify": 240},
+    "intelgraph_traffic_max_rps": 200,
+    "intelgraph_traffic_force": False,
+}
+
+
+def errors_with(**changes: Any) -> list[str]:
+    return input_errors(dict(GOOD, **changes))
+
+
+def test_the_defaults_are_good() -> None:
+    assert input_errors(GOOD) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"intelgraph_rps_limit": "abc"}, "intelgraph_rps_limit=abc: RPS_LIMIT must be a positive integer"),
+        ({"intelgraph_rps_limit": 0}, "intelgraph_rps_limit=0: RPS_LIMIT must be a positive integer"),
+        ({"intelgraph_rps_limit": -5}, "intelgraph_rps_limit=-5: RPS_LIMIT must be a positive integer"),
+        ({"intelgraph_rps_limit": 1.5}, "intelgraph_rps_limit=1.5: RPS_LIMIT must be a positive integer"),
+        ({"intelgraph_rps_limit": True}, "intelgraph_rps_limit=True: RPS_LIMIT must be a positive integer"),
+        ({"intelgraph_rps_burst": "x"}, "intelgraph_rps_burst=x: RPS_BURST must be a positive integer"),
+        (
+            {"intelgraph_rps_limit": 100, "intelgraph_rps_burst": 50},
+            "intelgraph_rps_burst=50: RPS_BURST must be at least RPS_LIMIT (intelgraph_rps_limit=100)",
+        ),
+        (
+            {"intelgraph_tenant_residency_mode": "strcit"},
+            "intelgraph_tenant_residency_mode=strcit: TENANT_RESIDENCY_MODE must be one of off, permissive,",
+        ),
+        ({"intelgraph_tenant_residency_mode": False}, "in YAML write 'off' in quotes"),
+        (
+            {"intelgraph_target_version": "24.1"},
+            "intelgraph_target_version=24.1: must be a version MAJOR.MINOR.PATCH",
+        ),
+        (
+            {"intelgraph_previous_version": "v24.0.0"},
+            "intelgraph_previous_version=v24.0.0: must be a version",
+        ),
+        ({"intelgraph_cache_ttl_seconds": "0"}, "intelgraph_cache_ttl_seconds=0: CACHE_TTL_SECONDS must be"),
+        (
+            {"intelgraph_trace_sampling_ratio": 1.5},
+            "intelgraph_trace_sampling_ratio=1.5: TRACE_SAMPLING_RATIO",
+        ),
+        (
+            {"intelgraph_trace_sampling_ratio": "nan"},
+            "intelgraph_trace_sampling_ratio=nan: TRACE_SAMPLING_RATIO",
+        ),
+        ({"intelgraph_window_minutes": "quarter"}, "intelgraph_window_minutes=quarter: the window length"),
+        (
+            {"intelgraph_window_deadline": "19:15"},
+            "intelgraph_window_deadline=19:15: must be empty or an ISO",
+        ),
+        ({"intelgraph_window_deadline": "2026-11-27T19:15:00"}, "needs a time zone"),
+        (
+            {"intelgraph_window_webhook_url": "ftp://hooks.example.net/T0/B1/secret"},
+            "intelgraph_window_webhook_url=ftp://hooks.example.net/…: must be empty",
+        ),
+        ({"intelgraph_window_links": {"dash": "grafana"}}, "intelgraph_window_links={'dash': 'grafana'}"),
+        ({"intelgraph_phase_seconds": {"config": -1}}, "(not so for: config)"),
+        ({"intelgraph_phase_seconds": [60]}, "intelgraph_phase_seconds=[60]: must map phase names"),
+        ({"intelgraph_traffic_max_rps": "lots"}, "intelgraph_traffic_max_rps=lots: the request rate ceiling"),
+        ({"intelgraph_traffic_force": "maybe"}, "intelgraph_traffic_force=maybe: must be true or false"),
+    ],
+)
+def test_each_bad_input_is_named_with_its_value(changes: dict[str, Any], expected: str) -> None:
+    errors = errors_with(**changes)
+    assert len(errors) == 1, errors
+    assert expected in errors[0]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"intelgraph_rps_limit": "100", "intelgraph_rps_burst": "100"},  # from the command line
+        {"intelgraph_tenant_residency_mode": "off"},
+        {"intelgraph_tenant_residency_mode": "permissive"},
+        {"intelgraph_trace_sampling_ratio": "0"},
+        {"intelgraph_window_minutes": "1"},
+        {"intelgraph_window_deadline": "2026-11-27T19:15:00+01:00"},
+        {"intelgraph_window_webhook_url": "https://hooks.example.net/services/T0"},
+        {"intelgraph_window_links": {"dashboard": "https://grafana.example.net/d/ig"}},
+        {"intelgraph_phase_seconds": {"config": "0", "migrate": 1.5}},
+        {"intelgraph_traffic_max_rps": "0.5", "intelgraph_traffic_force": "true"},
+    ],
+)
+def test_good_inputs_in_their_other_forms(changes: dict[str, Any]) -> None:
+    assert errors_with(**changes) == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    errors = errors_with(intelgraph_rps_limit="abc", intelgraph_tenant_residency_mode="strcit")
+    assert [e.split("=")[0] for e in errors] == ["intelgraph_rps_limit", "intelgraph_tenant_residency_mode"]
+
+
+def test_burst_is_compared_only_when_both_are_numbers() -> None:
+    assert len(errors_with(intelgraph_rps_limit="abc", intelgraph_rps_burst=1)) == 1
+
+
+def test_the_webhook_token_is_never_shown() -> None:
+    errors = errors_with(intelgraph_window_webhook_token="line1\nline2-s3cret")
+    assert errors == [
+        "intelgraph_window_webhook_token=(hidden): must be one line of text (it is sent in an HTTP header)"
+    ]
+
+
+def test_only_the_inputs_given_are_checked() -> None:
+    assert input_errors({"intelgraph_rps_limit": 5}) == []
+
+
+def test_the_filter_refuses_anything_but_a_dict() -> None:
+    from ansible.errors import AnsibleFilterError
+
+    assert input_errors_filter({"intelgraph_rps_limit": "abc"}) == [
+        "intelgraph_rps_limit=abc: RPS_LIMIT must be a positive integer"
+    ]
+    with pytest.raises(AnsibleFilterError):
+        input_errors_filter(["intelgraph_rps_limit"])

@@ -1,0 +1,261 @@
+"""intelgraph.ops maintenance window: budget arithmetic, announcements, delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
+    WindowError,
+    announcement,
+    check_phase,
+    close_window,
+    iso,
+    open_window,
+    parse_deadline,
+    phase_timings,
+    redact_url,
+    refusal,
+    remaining,
+    should_retry,
+    token_header,
+    webhook_url_ok,
+)
+from ansible_collections.intelgraph.ops.plugins.modules.maintenance_window import deliver
+
+T0 = 1_795_806_000.0  # 2026-11-27T19:00:00Z
+
+
+def window(minutes: int = 15, **kwargs: Any) -> dict[str, Any]:
+    return open_window(T0, "24.1.0", minutes, previous_release="24.0.0", **kwargs)
+
+
+def test_a_window_lasts_its_minutes_from_its_start() -> None:
+    w = window()
+    assert w["start"] == "2026-11-27T19:00:00Z"
+    assert w["deadline"] == "2026-11-27T19:15:00Z"
+    assert w["deadline_at"] - w["started_at"] == 900
+    assert w["id"] == "20261127T190000Z"
+    assert w["state"] == "open" and w["phases"] == []
+
+
+def test_a_fixed_deadline_wins_over_minutes() -> None:
+    w = window(deadline="2026-11-27T20:30:00+01:00")
+    assert w["deadline"] == "2026-11-27T19:30:00Z"
+    assert w["minutes"] == 30
+
+
+@pytest.mark.parametrize(
+    ("minutes", "deadline", "message"),
+    [
+        (0, "", "at least one minute"),
+        (15, "2026-11-27T18:59:00Z", "already passed"),
+        (15, "2026-11-27T19:30:00", "no time zone"),
+        (15, "tomorrow", "not an ISO 8601 time"),
+    ],
+)
+def test_windows_that_cannot_open(minutes: int, deadline: str, message: str) -> None:
+    with pytest.raises(WindowError, match=message):
+        open_window(T0, "24.1.0", minutes, deadline)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "expected", "fits", "left"),
+    [
+        (0, 60, True, 900),
+        (840, 60, True, 60),  # exactly the time left: it may start
+        (841, 60, False, 59),
+        (30, 120, False, 30),  # a 1-minute window: 30 s in, a 2-minute phase overruns
+        (30, 0, True, 30),
+        (960, 0, False, -60),  # past the deadline nothing starts, not even a phase taking no time
+    ],
+)
+def test_a_phase_starts_only_if_it_ends_by_the_deadline(
+    elapsed: float, expected: float, fits: bool, left: float
+) -> None:
+    w = window(minutes=1 if left == 30 else 15)
+    ok, updated = check_phase(w, "config", expected, T0 + elapsed)
+    assert ok is fits
+    assert remaining(w, T0 + elapsed) == left
+    assert updated["phases"][-1] == {
+        "phase": "config",
+        "at": iso(T0 + elapsed),
+        "at_ts": T0 + elapsed,
+        "expected_seconds": expected,
+        "remaining_seconds": left,
+        "started": fits,
+    }
+    assert w["phases"] == []  # the window given is left as it was
+
+
+def test_checking_a_closed_window_or_a_negative_estimate_is_an_error() -> None:
+    with pytest.raises(WindowError, match="closed, not open"):
+        check_phase(close_window(window(), "failed", "", T0 + 5), "config", 1, T0 + 6)
+    with pytest.raises(WindowError, match="negative"):
+        check_phase(window(), "config", -1, T0)
+
+
+def test_refusal_names_the_phase_the_budget_and_the_deadline() -> None:
+    w = window(minutes=1)
+    text = refusal(w, "config", 120, T0 + 22)
+    assert "Phase config is not started" in text
+    assert "expected to take 120 s, but 38 s remain" in text
+    assert "2026-11-27T19:01:00Z" in text and w["id"] in text
+    late = refusal(w, "migrate", 10, T0 + 75)
+    assert "the deadline passed 15 s ago" in late
+
+
+def test_closing_records_outcome_and_overrun() -> None:
+    w = window(minutes=1)
+    on_time = close_window(w, "succeeded", "every phase finished", T0 + 59)
+    assert on_time["state"] == "closed" and on_time["outcome"] == "succeeded" and not on_time["overran"]
+    late = close_window(w, "failed", "x", T0 + 61)
+    assert late["overran"] is True and late["end"] == "2026-11-27T19:01:01Z"
+    with pytest.raises(WindowError, match="outcome"):
+        close_window(w, "maybe", "", T0)
+
+
+def test_phase_timings_run_from_one_started_phase_to_the_next() -> None:
+    w = window()
+    _, w = check_phase(w, "precheck", 60, T0 + 1)
+    _, w = check_phase(w, "config", 60, T0 + 21)
+    _, w = check_phase(w, "migrate", 10_000, T0 + 30)  # refused: not a started phase
+    closed = close_window(w, "failed", "migrate would overrun", T0 + 31)
+    assert phase_timings(closed, closed["closed_at"]) == [
+        {"phase": "precheck", "start": iso(T0 + 1), "seconds": 20.0, "expected_seconds": 60},
+        {"phase": "config", "start": iso(T0 + 21), "seconds": 10.0, "expected_seconds": 60},
+    ]
+
+
+def test_announcements_carry_release_start_deadline_and_links() -> None:
+    w = window(links={"dashboard": "https://grafana.example.net/d/ig"})
+    opened = announcement(w, "production")
+    assert opened["event"] == "window_opened"
+    assert {k: opened[k] for k in ("release", "previous_release", "start", "deadline", "links", "fleet")} == {
+        "release": "24.1.0",
+        "previous_release": "24.0.0",
+        "start": "2026-11-27T19:00:00Z",
+        "deadline": "2026-11-27T19:15:00Z",
+        "links": {"dashboard": "https://grafana.example.net/d/ig"},
+        "fleet": "production",
+    }
+    assert "until 2026-11-27T19:15:00Z (15 min)" in opened["text"]
+    closed = announcement(close_window(w, "failed", "config failed.", T0 + 300))
+    assert closed["event"] == "window_closed" and closed["outcome"] == "failed"
+    assert closed["reason"] == "config failed."
+    assert closed["text"].endswith("upgrade failed: config failed.")
+    assert closed["phases"] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"),
+    [(None, True), (500, True), (503, True), (429, True), (408, True), (404, False), (401, False)],
+)
+def test_which_failures_are_retried(status: int | None, retry: bool) -> None:
+    assert should_retry(status) is retry
+
+
+def test_token_header() -> None:
+    assert token_header("", "Authorization", "Bearer") == {}
+    assert token_header("t0k", "Authorization", "Bearer") == {"Authorization": "Bearer t0k"}
+    assert token_header("t0k", "X-Webhook-Token", "") == {"X-Webhook-Token": "t0k"}
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://hooks.example.net/services/T0/B1/xyz", True),
+        ("http://127.0.0.1:8080/hook", True),
+        ("ftp://hooks.example.net/x", False),
+        ("hooks.example.net/x", False),
+        ("https://", False),
+        ("https://user:pw@hooks.example.net/", False),
+    ],
+)
+def test_webhook_urls(url: str, ok: bool) -> None:
+    assert webhook_url_ok(url) is ok
+
+
+def test_redact_url_hides_the_path() -> None:
+    assert redact_url("https://hooks.example.net/services/T0/B1/secret") == "https://hooks.example.net/…"
+    assert "secret" not in redact_url("hooks.example.net/secret")
+
+
+def test_parse_deadline() -> None:
+    assert parse_deadline("2026-11-27T19:00:00Z") == T0
+
+
+# --- delivery, against a webhook on loopback -------------------------------------------------
+
+
+@pytest.fixture
+def webhook() -> Iterator[SimpleNamespace]:
+    """A webhook answering the statuses queued in `answers` (then 204), recording each POST."""
+    state = SimpleNamespace(answers=[], received=[], url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.received.append((dict(self.headers.items()), json.loads(body)))
+            self.send_response(state.answers.pop(0) if state.answers else 204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def module_for(url: str, **overrides: Any) -> SimpleNamespace:
+    params = {
+        "webhook_url": url,
+        "webhook_token": "s3cret",
+        "webhook_token_header": "Authorization",
+        "webhook_token_scheme": "Bearer",
+        "validate_certs": True,
+        "retries": 3,
+        "retry_delay": 0,
+        "timeout": 5,
+    }
+    params.update(overrides)
+    return SimpleNamespace(params=params)
+
+
+def test_delivery_retries_server_errors_then_succeeds(webhook: SimpleNamespace) -> None:
+    webhook.answers = [503, 500]
+    outcome = deliver(module_for(webhook.url), {"event": "window_opened"})
+    assert outcome == {"tries": 3, "status": 204, "error": None, "delivered": True}
+    assert len(webhook.received) == 3
+    headers, body = webhook.received[-1]
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert headers["Content-Type"] == "application/json"
+    assert body == {"event": "window_opened"}
+
+
+def test_delivery_gives_up_on_a_client_error_at_once(webhook: SimpleNamespace) -> None:
+    webhook.answers = [401]
+    outcome = deliver(module_for(webhook.url), {"event": "window_opened"})
+    assert outcome["tries"] == 1 and outcome["delivered"] is False and outcome["status"] == 401
+
+
+def test_delivery_stops_after_its_retries(webhook: SimpleNamespace) -> None:
+    webhook.answers = [503] * 10
+    outcome = deliver(module_for(webhook.url, retries=2), {"event": "window_closed"})
+    assert outcome["tries"] == 3 and outcome["delivered"] is False and outcome["status"] == 503
+
+
+def test_delivery_to_nobody_listening_is_retried() -> None:
+    outcome = deliver(module_for("http://127.0.0.1:9/hook", retries=1), {"event": "window_opened"})
+    assert outcome["tries"] == 2 and outcome["delivered"] is False and outcome["status"] is None
+    assert outcome["error"]
