@@ -6,7 +6,7 @@ through the code under test.
 
 The tests of this module run in order on one fleet: deployed on 24.0.0, a version switch to
 a tag that is not there, then to an image whose entrypoint exits (each run stops at the
-first host), then the real upgrade.
+first host; the failed host gets its previous release back), then the real upgrade.
 """
 
 from __future__ import annotations
@@ -153,6 +153,18 @@ def test_a_container_that_does_not_start_stops_the_run_with_its_host_out_of_the_
     assert fleet.haproxy_states() == {first: "MAINT", **dict.fromkeys(others, "UP")}
     assert stats["requests_sent"] > 50
     assert stats["requests_failed"] == 0, stats.get("failures")
+
+    # The fix before the upgrade runs again (its pre-check wants every host serving): the
+    # previous release back on that host. It stays out of the load balancer until the rollout.
+    fixed = fleet.playbook("playbooks/site.yml", "--limit", first)
+    assert fixed.ok, f"redeploying {first} failed, see {fixed.log}"
+    assert fleet.version(first) == PREVIOUS
+    assert containers(fleet, engine)[first] == {
+        "image": f"localhost/intelgraph-server:{PREVIOUS}",
+        "status": "running",
+        "hostname": first,
+    }
+    assert fleet.haproxy_states()[first] == "MAINT"
 
 
 def test_upgrade_switches_every_api_container_to_the_new_image_under_traffic(
