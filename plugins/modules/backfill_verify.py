@@ -19,6 +19,7 @@ description:
 version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
   - intelgraph.ops.postgres
 options:
   manifest_dir:
@@ -45,16 +46,6 @@ options:
     description: Fail when a batch differs. With V(false) the result carries C(verified=false) instead.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
 version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
   - intelgraph.ops.postgres
 options:
   tables:
@@ -27,16 +28,6 @@ options:
     description: The schema the tables live in.
     type: str
     default: public
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

@@ -17,6 +17,8 @@ description:
     not counting the servers of O(exclude) (for example the hosts about to be drained).
 version_added: 1.0.0
 author: IntelGraph SRE
+extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
 options:
   socket:
     description: Path of the runtime API socket (C(stats socket ... level admin) or C(level operator)).
@@ -39,16 +41,6 @@ options:
     description: Seconds to wait for the runtime API's answer.
     type: float
     default: 5.0
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

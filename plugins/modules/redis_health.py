@@ -21,6 +21,7 @@ description:
 version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
   - intelgraph.ops.redis
 options:
   expected_role:
@@ -46,16 +47,6 @@ options:
     description: Fail when a check fails. With V(false) the result carries C(healthy=false) instead.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

@@ -17,6 +17,7 @@ description:
 version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
   - intelgraph.ops.redis
 options:
   nodes:
@@ -33,16 +34,6 @@ options:
     description: The dead-letter stream, read on O(login_host).
     type: str
     default: "intelgraph:ingest:dlq"
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

@@ -17,6 +17,7 @@ description:
 version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
+  - intelgraph.ops.attributes.readonly
   - intelgraph.ops.prometheus
 options:
   query:
@@ -35,16 +36,6 @@ options:
     description: Fail above the ceiling (unless forced). With V(false) the result carries RV(go) instead.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
-  idempotent:
-    support: full
-    description: It never changes anything.
 """
 
 EXAMPLES = r"""

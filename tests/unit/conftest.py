@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,3 +57,34 @@ def run_module(name: str, args: dict, check: bool = False) -> dict:
     except ValueError as exc:
         raise AssertionError(f"no JSON from ansible: {proc.stdout}\n{proc.stderr}") from exc
     return report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def serve_prometheus(answer: Callable[[str], tuple[int, dict]]) -> Iterator[str]:
+    """Serve the Prometheus HTTP query API on loopback, answering each `query` parameter with
+    `answer(query)` (status, JSON body); yields the server's base URL until the caller is done.
+    The test modules wrap it in a fixture of their own answers."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = answer(parse_qs(urlsplit(self.path).query)["query"][0])
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

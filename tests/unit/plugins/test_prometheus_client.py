@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import (
@@ -15,6 +11,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     finite_values,
     instant,
 )
+from conftest import serve_prometheus
 
 ANSWERS = {
     "up": {
@@ -31,34 +28,15 @@ ANSWERS = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)["query"][0]
-        if query in ANSWERS:
-            status, body = 200, ANSWERS[query]
-        else:
-            status, body = (
-                400,
-                {"status": "error", "errorType": "bad_data", "error": f"parse error in {query}"},
-            )
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def answer(query: str) -> tuple[int, dict]:
+    if query in ANSWERS:
+        return 200, ANSWERS[query]
+    return 400, {"status": "error", "errorType": "bad_data", "error": f"parse error in {query}"}
 
 
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    yield from serve_prometheus(answer)
 
 
 def test_vector_samples_carry_labels_and_float_values(prometheus: str) -> None:

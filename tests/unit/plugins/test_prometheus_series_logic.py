@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import (
@@ -22,6 +18,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     series_selector,
     wait_for_series,
 )
+from conftest import serve_prometheus
 
 
 def test_series_selector_covers_a_histogram_and_narrows_by_labels() -> None:
@@ -151,33 +148,18 @@ SERIES = {  # name -> {host: timestamp of its newest sample}
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)["query"][0]
-        if query.startswith("count by (__name__)"):
-            result = [{"metric": {"__name__": name}, "value": [NOW, "2"]} for name in SERIES]
-        else:
-            name = next(n for n in SERIES if f'__name__="{n}"' in query)
-            result = [{"metric": {"host": h}, "value": [NOW, repr(ts)]} for h, ts in SERIES[name].items()]
-        payload = json.dumps(
-            {"status": "success", "data": {"resultType": "vector", "result": result}}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def answer(query: str) -> tuple[int, dict]:
+    if query.startswith("count by (__name__)"):
+        result = [{"metric": {"__name__": name}, "value": [NOW, "2"]} for name in SERIES]
+    else:
+        name = next(n for n in SERIES if f'__name__="{n}"' in query)
+        result = [{"metric": {"host": h}, "value": [NOW, repr(ts)]} for h, ts in SERIES[name].items()]
+    return 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
 
 
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    yield from serve_prometheus(answer)
 
 
 def test_read_sample_ages_takes_the_newest_of_every_series_name(prometheus: str) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import run_module
+from conftest import run_module, serve_prometheus
 
 SERIES = {
     "read_p95": [{"metric": {}, "value": [1700000000, "0.012"]}],
@@ -22,32 +18,15 @@ SERIES = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)["query"][0]
-        if query in SERIES:
-            status, body = (
-                200,
-                {"status": "success", "data": {"resultType": "vector", "result": SERIES[query]}},
-            )
-        else:
-            status, body = 400, {"status": "error", "errorType": "bad_data", "error": "parse error"}
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def answer(query: str) -> tuple[int, dict]:
+    if query in SERIES:
+        return 200, {"status": "success", "data": {"resultType": "vector", "result": SERIES[query]}}
+    return 400, {"status": "error", "errorType": "bad_data", "error": "parse error"}
 
 
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    yield from serve_prometheus(answer)
 
 
 def gate(prometheus: str, gates: list[dict], **extra: object) -> dict:
