@@ -134,6 +134,17 @@ def close_window(window: dict[str, Any], outcome: str, reason: str, now: float) 
     )
 
 
+ABANDONED_REASON = (
+    "the run that opened it ended without closing it (the controller was stopped, or every host "
+    "of a play became unreachable); closed when the next run opened its window"
+)
+
+
+def abandoned(record: dict[str, Any] | None) -> bool:
+    """Whether the window kept by the last run is still open: that run never closed it."""
+    return bool(record) and record.get("state") == "open" and "deadline_at" in record
+
+
 def phase_timings(window: dict[str, Any], closed_at: float | None = None) -> list[dict[str, Any]]:
     """Each started phase with its start and the seconds until the next phase (or the close)."""
     started = [p for p in window.get("phases", []) if p.get("started")]

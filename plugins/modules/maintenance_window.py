@@ -20,6 +20,9 @@ description:
     their timing. Closing a closed window does nothing.
   - Every announcement is also appended, as a JSON line, to C(announcements.log) in O(record_dir),
     and the window is kept there as C(window.json).
+  - When O(state=open) finds in O(record_dir) a window that is still open (its run was interrupted,
+    or stopped with every host of a play unreachable, before it could close it), that window is
+    closed first, as failed, and its end announced, so every window opened is also closed.
   - Runs on the controller (delegate it to C(localhost)).
 version_added: 1.0.0
 author: IntelGraph SRE
@@ -189,6 +192,12 @@ delivery:
   description: How the delivery went (tries, last HTTP status, last error).
   returned: when a webhook is set
   type: dict
+abandoned:
+  description:
+    - The window an earlier run left open in O(record_dir), now closed as failed (O(state=open)),
+      and whether the webhook accepted the announcement of its end.
+  returned: when O(state=open) found such a window
+  type: dict
 fits:
   description: Whether the phase may start (O(state=check)).
   returned: with O(state=check)
@@ -208,7 +217,9 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
+    ABANDONED_REASON,
     WindowError,
+    abandoned,
     announcement,
     check_phase,
     close_window,
@@ -280,7 +291,31 @@ def keep_record(module: AnsibleModule, window: dict[str, Any], message: dict[str
         )
 
 
-def announce(module: AnsibleModule, window: dict[str, Any], result: dict[str, Any]) -> None:
+def close_abandoned(module: AnsibleModule, now: float, result: dict[str, Any]) -> None:
+    """Close, as failed, the window an earlier run left open in record_dir, and announce that."""
+    record_dir = module.params["record_dir"]
+    if not record_dir:
+        return
+    try:
+        with open(os.path.join(record_dir, "window.json")) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if not abandoned(record):
+        return
+    closed = close_window(record, "failed", ABANDONED_REASON, now)
+    closing: dict[str, Any] = {}
+    announce(module, closed, closing, required=False)
+    result["abandoned"] = {"window": closed, "announced": closing["announced"]}
+    module.warn(
+        f"Maintenance window {record.get('id')} (IntelGraph {record.get('release')}) was still open: "
+        f"{ABANDONED_REASON}."
+    )
+
+
+def announce(
+    module: AnsibleModule, window: dict[str, Any], result: dict[str, Any], required: bool | None = None
+) -> None:
     """Announce the window's state: to the webhook when there is one, in the record always."""
     message = announcement(window, module.params["fleet"])
     result["announcement"] = message
@@ -295,7 +330,7 @@ def announce(module: AnsibleModule, window: dict[str, Any], result: dict[str, An
                 f"({message['event']}) after {delivery['tries']} tries: "
                 f"{delivery['error'] or delivery['status']}."
             )
-            if module.params["announce_required"]:
+            if module.params["announce_required"] if required is None else required:
                 module.fail_json(
                     msg=problem
                     + " Nothing was changed; fix the webhook (URL, token) or unset it to only log.",
@@ -359,6 +394,7 @@ def main() -> None:
                 params["links"],
                 params["previous_release"],
             )
+            close_abandoned(module, now, result)
             result.update(changed=True, window=window, remaining_seconds=remaining(window, now))
             announce(module, window, result)
             module.exit_json(**result)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     WindowError,
+    abandoned,
     announcement,
     check_phase,
     close_window,
@@ -27,6 +28,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     webhook_url_ok,
 )
 from ansible_collections.intelgraph.ops.plugins.modules.maintenance_window import deliver
+from conftest import run_module
 
 T0 = 1_795_806_000.0  # 2026-11-27T19:00:00Z
 
@@ -259,3 +261,43 @@ def test_delivery_to_nobody_listening_is_retried() -> None:
     outcome = deliver(module_for("http://127.0.0.1:9/hook", retries=1), {"event": "window_opened"})
     assert outcome["tries"] == 2 and outcome["delivered"] is False and outcome["status"] is None
     assert outcome["error"]
+
+
+@pytest.mark.parametrize(
+    ("record", "left_open"),
+    [
+        ({"id": "w", "state": "open", "deadline_at": 1.0}, True),
+        ({"id": "w", "state": "closed", "deadline_at": 1.0}, False),
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_abandoned_is_a_window_still_open(record: dict | None, left_open: bool) -> None:
+    assert abandoned(record) is left_open
+
+
+def test_opening_closes_the_window_an_interrupted_run_left_open(
+    tmp_path: Any, webhook: SimpleNamespace
+) -> None:
+    args = {"release": "24.1.0", "record_dir": str(tmp_path), "webhook_url": webhook.url}
+    first = run_module("maintenance_window", dict(args, state="open"))
+    assert first["changed"] and "abandoned" not in first
+    # That run stops here, never closing its window; the next run opens another.
+    second = run_module("maintenance_window", dict(args, state="open"))
+
+    assert second["abandoned"]["window"]["id"] == first["window"]["id"]
+    assert second["abandoned"]["window"]["outcome"] == "failed"
+    assert "ended without closing it" in second["abandoned"]["window"]["reason"]
+    assert second["abandoned"]["announced"] is True
+    assert any("was still open" in warning for warning in second.get("warnings", []))
+    events = [body["event"] for _, body in webhook.received]
+    assert events == ["window_opened", "window_closed", "window_opened"]
+    assert webhook.received[1][1]["window_id"] == first["window"]["id"]
+    kept = json.loads((tmp_path / "window.json").read_text())
+    assert kept["state"] == "open" and kept["id"] == second["window"]["id"]
+    logged = [json.loads(line) for line in (tmp_path / "announcements.log").read_text().splitlines()]
+    assert [(line["event"], line.get("outcome")) for line in logged] == [
+        ("window_opened", None),
+        ("window_closed", "failed"),
+        ("window_opened", None),
+    ]
