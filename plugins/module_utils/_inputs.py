@@ -137,7 +137,7 @@ def links(value: Any) -> str | None:
 
 def phase_seconds(value: Any) -> str | None:
     if not isinstance(value, dict):
-        return "must map phase names (precheck, config, migrate, rollout, verify) to seconds"
+        return "must map phase names (precheck, config, migrate, rollout, backfill, verify) to seconds"
     bad = sorted(str(k) for k, v in value.items() if (n := as_number(v)) is None or n < 0)
     if bad:
         return f"must give every phase a number of seconds, 0 or more (not so for: {', '.join(bad)})"
