@@ -95,3 +95,10 @@ molecule: deps dist ## one Molecule scenario: make molecule SCENARIO=default
 
 build: venv ## build the collection tarball
 	ansible-galaxy collection build --force
+
+# --- benchmark (not a test: it asserts nothing, and `make test` does not run it) ----------
+
+BENCH_SIZES ?= 3,6,12
+.PHONY: bench
+bench: deps dist ## time the upgrade on fresh sandbox fleets: floor, stock Ansible, 3/6/12 API hosts (BENCH_SIZES)
+	$(VENV)/bin/python sandbox/bench/bench.py --sizes $(BENCH_SIZES)

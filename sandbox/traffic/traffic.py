@@ -119,6 +119,9 @@ class Stats:
         self.status_counts: collections.Counter[str] = collections.Counter()
         self.by_kind = {kind: KindStats() for kind in KINDS}
         self.failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=LAST_FAILURES)
+        # When the first and the last failed request ended: every failure lies between them.
+        self.first_failure_at: float | None = None
+        self.last_failure_at: float | None = None
         self.ingest_events_produced = 0
         self.ingest_poison_produced = 0
         self.ingest_errors = 0
@@ -137,9 +140,11 @@ class Stats:
             if outcome == "failed":
                 self.requests_failed += 1
                 ks.failed += 1
-                self.failures.append(
-                    {"time": self._clock(), "kind": kind, "error": error or f"HTTP {status}"}
-                )
+                now = self._clock()
+                if self.first_failure_at is None:
+                    self.first_failure_at = now
+                self.last_failure_at = now
+                self.failures.append({"time": now, "kind": kind, "error": error or f"HTTP {status}"})
             elif outcome == "rejected":
                 self.rejected += 1
                 ks.rejected += 1
@@ -177,6 +182,8 @@ class Stats:
                 "status_counts": dict(sorted(self.status_counts.items())),
                 "by_kind": {kind: ks.to_dict() for kind, ks in self.by_kind.items()},
                 "failures": list(self.failures),
+                "first_failure_at": self.first_failure_at,
+                "last_failure_at": self.last_failure_at,
                 "ingest_events_produced": self.ingest_events_produced,
                 "ingest_poison_produced": self.ingest_poison_produced,
                 "ingest_errors": self.ingest_errors,

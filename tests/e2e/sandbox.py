@@ -142,15 +142,23 @@ class Fleet:
         return env
 
     def playbook(
-        self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None, timeout: float = 1200
+        self,
+        playbook: str,
+        *args: str,
+        extra_vars: dict[str, Any] | None = None,
+        timeout: float = 1200,
+        env: dict[str, str] | None = None,
     ) -> PlaybookRun:
-        """Run a playbook of the project against the fleet; never raises on failure."""
+        """Run a playbook of the project against the fleet; never raises on failure. `env`
+        adds to (or overrides) the environment of ansible-playbook, e.g. ANSIBLE_* settings."""
         cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
         LOGS.mkdir(parents=True, exist_ok=True)
         log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}.log"
-        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
+        )
         output = proc.stdout + proc.stderr
         log.write_text(" ".join(cmd) + "\n\n" + output)
         return PlaybookRun(cmd, proc.returncode, output, log)
@@ -172,8 +180,9 @@ class Fleet:
         run = self.playbook("sandbox/playbooks/fleet_down.yml")
         assert run.ok, f"fleet_down failed, see {run.log}"
 
-    def deploy(self) -> None:
-        run = self.playbook("playbooks/site.yml", "sandbox/playbooks/seed.yml")
+    def deploy(self, *args: str) -> None:
+        """site.yml and the seed; args go to ansible-playbook (e.g. "-e", "@secrets.yml")."""
+        run = self.playbook("playbooks/site.yml", "sandbox/playbooks/seed.yml", *args)
         assert run.ok, f"site.yml or seed.yml failed, see {run.log}"
 
     # --- observing hosts --------------------------------------------------------------
@@ -267,12 +276,15 @@ class Fleet:
         return ROOT / ".sandbox" / f"{self.name}-traffic.json"
 
     @contextlib.contextmanager
-    def traffic(self, **extra_vars: Any) -> Iterator[dict[str, Any]]:
+    def traffic(self, *args: str, **extra_vars: Any) -> Iterator[dict[str, Any]]:
         """Steady traffic through the load balancer for the duration of the block. The
-        yielded dict is filled with the final statistics when the block ends."""
+        yielded dict is filled with the final statistics when the block ends. args go to
+        ansible-playbook of the start (e.g. "-e", "@secrets.yml")."""
         stats: dict[str, Any] = {}
         run = self.playbook(
-            "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "start", **extra_vars}
+            "sandbox/playbooks/traffic.yml",
+            *args,
+            extra_vars={"sandbox_traffic_action": "start", **extra_vars},
         )
         assert run.ok, f"traffic start failed, see {run.log}"
         try:

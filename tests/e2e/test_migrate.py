@@ -10,6 +10,7 @@ import time
 from contextlib import closing
 
 import yaml
+from checks import ledger, services
 
 from sandbox import ROOT, Fleet, PlaybookRun
 
@@ -31,23 +32,6 @@ WAITERS_SQL = """
 SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
  WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'intelgraph.ops.db_migrate'
 """
-
-
-def services(fleet: Fleet) -> dict[str, tuple[str | None, str, str]]:
-    """(version answered, `current` link, ActiveEnterTimestamp) of every API and ingest host."""
-    return {
-        host: (
-            fleet.version(host),
-            fleet.readlink(host, "/opt/intelgraph/current"),
-            fleet.unit_started(host, f"intelgraph-{'api' if host in fleet.groups['api'] else 'ingest'}"),
-        )
-        for host in fleet.groups["api"] + fleet.groups["ingest"]
-    }
-
-
-def ledger(fleet: Fleet) -> list[str]:
-    with fleet.pg() as conn:
-        return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
 
 
 def table_exists(fleet: Fleet, table: str) -> bool:

@@ -78,13 +78,20 @@ def test_stats_accounting() -> None:
     json.dumps(doc)
 
 
-def test_only_the_last_failures_are_kept() -> None:
-    stats = traffic.Stats("http://x", 1, 0)
+def test_only_the_last_failures_are_kept_but_the_first_and_last_times_are() -> None:
+    clock = iter(range(1000, 2000))
+    stats = traffic.Stats("http://x", 1, 0, clock=lambda: float(next(clock)))
+    assert (stats.to_dict()["first_failure_at"], stats.to_dict()["last_failure_at"]) == (None, None)
+    stats.record("read", 200, 1.0)
     for i in range(50):
         stats.record("read", None, 0.0, f"error {i}")
-    failures = stats.to_dict()["failures"]
+    stats.record("read", 200, 1.0)
+    doc = stats.to_dict()
+    failures = doc["failures"]
     assert len(failures) == traffic.LAST_FAILURES
     assert failures[-1]["error"] == "error 49"
+    assert doc["first_failure_at"] < failures[0]["time"]  # older than any failure still listed
+    assert doc["last_failure_at"] == failures[-1]["time"]
 
 
 def test_write_json_atomic(tmp_path: Path) -> None:

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""How long the upgrade takes on the sandbox fleet, and how much of that is Ansible's own.
+
+    INTELGRAPH_SANDBOX_ID=3 make bench                    # sizes 3,6,12 (BENCH_SIZES=3,6)
+    .venv/bin/python sandbox/bench/bench.py --sizes 3,6
+
+For every run the fleet is made anew (fleet_down, fleet_up, site.yml and the seed: 24.0.0),
+steady traffic is started, and playbooks/upgrade.yml runs to 24.1.0. Measured per run:
+
+- wall: the upgrade's ansible-playbook, start to exit;
+- floor: the waits nothing can avoid, measured in the same run from when each task started
+  and when its last host finished (the bench_task_timer callback): HAProxy drains, service
+  restarts until ready, hosts put back in service (until HAProxy sees them UP), ingest
+  workers quiesced and their queue drained, restarted workers consuming again, the SLO
+  gates' observation window, and the commands of the release itself (bootstrap and
+  migrations, backfill, smoke, replay);
+- wall / floor, and the controller's seconds per task and host: (wall - floor) divided by
+  the task results of hosts that ran (skipped ones left out);
+- the same upgrade with stock Ansible settings (no pipelining, no ControlPersist, forks 5),
+  and its wall time against ours;
+- wall time with 3, 6 and 12 API hosts (a generated inventory: the sandbox's, with api4...
+  added), or the sizes given.
+
+It asserts nothing: it prints what it measured, and writes it to
+reports/bench/bench-<UTC time>.json and .md. A run that fails is reported as failed, with
+its log. Every playbook's output is kept in .sandbox/logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests/e2e"))
+
+from sandbox import LOGS, Fleet  # noqa: E402 (tests/e2e is put on the path above)
+
+# Stock Ansible: no pipelining, no ControlMaster/ControlPersist, 5 forks.
+STOCK = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "", "ANSIBLE_FORKS": "5"}
+CALLBACKS = "ansible.posix.profile_tasks,intelgraph.ops.phase_timer,bench_task_timer"
+
+# The unavoidable waits, by the names of the tasks that wait (a name starts with one of these),
+# and in which plays they count. None: any play.
+ROLLOUT = "Upgrade | roll out"
+WAITS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "drain": (
+        ROLLOUT,
+        (
+            "Drain the host on every load balancer until its sessions reach 0",
+            "Put the host in maintenance where HAProxy has it down",
+        ),
+    ),
+    "restart to ready": (
+        ROLLOUT,
+        ("Start the service, restarting it when", "Wait until the service answers ready on"),
+    ),
+    "back in service": (ROLLOUT, ("Put the host back in service on every load balancer",)),
+    "ingest quiesce and queue drain": (
+        ROLLOUT,
+        ("Wait until the worker holds no message", "Wait until the ingest queue has drained"),
+    ),
+    "ingest consuming again": (ROLLOUT, ("Check that the restarted worker consumes",)),
+    "gate window": (None, ("Hold the SLO gates over the observation window",)),
+    "release commands": (
+        None,
+        (
+            "Run the bootstrap and the migrations under the advisory lock",
+            "Run pnpm --filter intelgraph-server run backfill",
+            "Run make smoke",
+            "Replay one ingest batch of each representative tenant",
+        ),
+    ),
+}
+RAN = ("ok", "changed", "failed", "unreachable")
+
+
+@dataclass
+class Run:
+    label: str
+    api_hosts: int
+    settings: str  # "project" (ansible.cfg) or "stock"
+    ok: bool = False
+    wall: float = 0.0
+    floor: float = 0.0
+    floor_by_kind: dict[str, float] = field(default_factory=dict)
+    task_hosts: int = 0
+    skipped: int = 0
+    hosts: int = 0
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    log: str = ""
+    deploy_seconds: float = 0.0
+    requests_sent: int = 0
+    requests_failed: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        return round(self.wall / self.floor, 2) if self.ok and self.floor else None
+
+    @property
+    def controller_per_task_host(self) -> float | None:
+        if not self.ok or not self.task_hosts:
+            return None
+        return round((self.wall - self.floor) / self.task_hosts, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "api_hosts": self.api_hosts,
+            "settings": self.settings,
+            "ok": self.ok,
+            "wall_seconds": round(self.wall, 1),
+            "floor_seconds": round(self.floor, 1),
+            "floor_by_kind": {k: round(v, 1) for k, v in self.floor_by_kind.items()},
+            "wall_over_floor": self.ratio,
+            "task_host_results": self.task_hosts,
+            "skipped_results": self.skipped,
+            "hosts": self.hosts,
+            "controller_seconds_per_task_host": self.controller_per_task_host,
+            "phases": self.phases,
+            "requests_sent": self.requests_sent,
+            "requests_failed": self.requests_failed,
+            "deploy_seconds": round(self.deploy_seconds, 1),
+            "log": self.log,
+        }
+
+
+def inventory_for(api_hosts: int) -> Path:
+    """The sandbox inventory, or a copy of it with api4... added (addresses .104 and up)."""
+    base = ROOT / "inventories/sandbox"
+    if api_hosts == 3:
+        return base
+    doc = (base / "hosts.yml").read_text()
+    lines = []
+    for n in range(4, api_hosts + 1):
+        lines.append(f"        api{n}: {{ansible_host: '{{{{ intelgraph_sandbox_net }}}}.{100 + n}'}}")
+    anchor = "        api3: {ansible_host: '{{ intelgraph_sandbox_net }}.23'}\n"
+    assert anchor in doc, "inventories/sandbox/hosts.yml no longer lists api3 as the bench expects"
+    doc = doc.replace(anchor, anchor + "\n".join(lines) + "\n")
+    target = ROOT / ".sandbox" / "bench" / f"inventory-api{api_hosts}"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "hosts.yml").write_text(f"# Made by sandbox/bench/bench.py: {api_hosts} API hosts.\n" + doc)
+    link = target / "group_vars"
+    if not link.exists():
+        link.symlink_to(base / "group_vars")
+    return target
+
+
+def floor_of(tasks: list[dict[str, Any]]) -> tuple[dict[str, float], int, int, int]:
+    """(seconds per kind of wait, task results of hosts that ran, skipped results, hosts)."""
+    by_kind = dict.fromkeys(WAITS, 0.0)
+    ran = skipped = 0
+    hosts: set[str] = set()
+    for task in tasks:
+        results = task["hosts"]
+        done = [r["end"] for r in results.values() if r["status"] in RAN]
+        ran += len(done)
+        skipped += sum(1 for r in results.values() if r["status"] == "skipped")
+        hosts.update(h for h, r in results.items() if r["status"] in RAN)
+        if not done:
+            continue
+        name = task["name"].split(" : ", 1)[-1]  # without the "namespace.collection.role : " of a role's task
+        for kind, (play, prefixes) in WAITS.items():
+            if (play is None or task["play"].startswith(play)) and name.startswith(prefixes):
+                by_kind[kind] += max(done) - task["start"]
+                break
+    return by_kind, ran, skipped, len(hosts)
+
+
+def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
+    run = Run(label, api_hosts, "stock" if stock else "project")
+    fleet = Fleet(inventory=inventory_for(api_hosts))
+    print(f"== {label}: a fresh 24.0.0 fleet with {api_hosts} API hosts", flush=True)
+    began = time.monotonic()
+    fleet.down()
+    fleet.up()
+    fleet.deploy()
+    run.deploy_seconds = time.monotonic() - began
+
+    data = ROOT / "reports" / "bench" / "runs" / f"{stamp}-{label}"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {
+        "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": CALLBACKS,
+        "BENCH_TASKS_FILE": str(data / "tasks.json"),
+        "INTELGRAPH_TIMINGS_FILE": str(data / "phases.json"),
+        **(STOCK if stock else {}),
+    }
+    print(f"== {label}: upgrade under steady traffic ({run.settings} settings)", flush=True)
+    with fleet.traffic() as stats:
+        began = time.monotonic()
+        upgrade = fleet.playbook("playbooks/upgrade.yml", env=env, timeout=3600)
+        run.wall = time.monotonic() - began
+    run.ok = upgrade.ok
+    run.log = str(upgrade.log.relative_to(ROOT))
+    run.requests_sent = stats.get("requests_sent", 0)
+    run.requests_failed = stats.get("requests_failed", 0)
+    tasks = json.loads((data / "tasks.json").read_text())["tasks"] if (data / "tasks.json").exists() else []
+    run.floor_by_kind, run.task_hosts, run.skipped, run.hosts = floor_of(tasks)
+    run.floor = sum(run.floor_by_kind.values())
+    if (data / "phases.json").exists():
+        phases = json.loads((data / "phases.json").read_text())["phases"]
+        run.phases = [{"phase": p["name"], "seconds": p["seconds"]} for p in phases]
+    state = "ok" if run.ok else f"FAILED (see {run.log})"
+    print(f"   {state}: wall {run.wall:.1f} s, floor {run.floor:.1f} s", flush=True)
+    return run
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def markdown(runs: list[Run], started: str, machine: str) -> str:
+    ours = next((r for r in runs if r.settings == "project" and r.api_hosts == 3), None)
+    stock = next((r for r in runs if r.settings == "stock"), None)
+    out = [
+        f"# Upgrade benchmark, sandbox fleet, {started}",
+        "",
+        f"Machine: {machine}. Each run: a fresh 24.0.0 fleet, steady traffic (20 requests/s, 5 ingest",
+        "events/s), playbooks/upgrade.yml to 24.1.0. Floor: the waits nothing can avoid (drains, restarts",
+        "until ready, back in service, ingest quiesce and queue drain, the SLO gates' window, the",
+        "release's own commands), from each wait task's start to its last host's result.",
+        "",
+        "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        out.append(
+            f"| {r.label} | {r.api_hosts} | {r.settings} | {'ok' if r.ok else 'FAILED'} | {seconds(r.wall)} "
+            f"| {seconds(r.floor)} | {r.ratio if r.ratio is not None else '-'} | {r.task_hosts} "
+            f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} |"
+        )
+    out += ["", "Floor by kind of wait (seconds):", ""]
+    kinds = list(WAITS)
+    out.append("| run | " + " | ".join(kinds) + " |")
+    out.append("|---|" + "---|" * len(kinds))
+    for r in runs:
+        out.append(f"| {r.label} | " + " | ".join(f"{r.floor_by_kind.get(k, 0):.1f}" for k in kinds) + " |")
+    out.append("")
+    if ours and stock and ours.ok and stock.ok:
+        out.append(
+            f"Stock Ansible settings (no pipelining, no ControlPersist, forks 5): {stock.wall:.1f} s against "
+            f"{ours.wall:.1f} s, {stock.wall / ours.wall:.2f} times ours; above the floor "
+            f"{stock.wall - stock.floor:.1f} s against {ours.wall - ours.floor:.1f} s."
+        )
+    scaled = sorted((r for r in runs if r.settings == "project" and r.ok), key=lambda r: r.api_hosts)
+    if len(scaled) > 1:
+        steps = [
+            f"{b.api_hosts} API hosts {b.wall:.1f} s (+{(b.wall - a.wall) / (b.api_hosts - a.api_hosts):.1f} s "
+            f"per API host over {a.api_hosts})"
+            for a, b in itertools.pairwise(scaled)
+        ]
+        out.append(
+            f"Growth: {scaled[0].api_hosts} API hosts {scaled[0].wall:.1f} s; " + "; ".join(steps) + "."
+        )
+    failed = [r for r in runs if not r.ok]
+    for r in failed:
+        out.append(f"Run {r.label} failed: see {r.log}.")
+    out.append("")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="3,6,12", help="API host counts to run, comma-separated (3 first)")
+    parser.add_argument(
+        "--no-stock", action="store_true", help="leave out the run with stock Ansible settings"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if not sizes or sizes[0] < 3:
+        parser.error(
+            "--sizes: API host counts of 3 or more (the rollout keeps 2 in service besides the one moving)"
+        )
+
+    started = datetime.datetime.now(datetime.UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    where = machine()
+    plan = [(f"api{size}", size, False) for size in sizes]
+    if not args.no_stock:
+        plan.insert(1, (f"api{sizes[0]}-stock", sizes[0], True))
+    runs: list[Run] = []
+    for label, size, stock in plan:
+        runs.append(bench_one(label, size, stock, stamp))
+        text = write(
+            runs, args.out, stamp, started, where
+        )  # after every run: an interrupted bench keeps its results
+
+    # A fleet larger than the sandbox's own is removed; the next user of the sandbox makes its own.
+    if any(size != 3 for _, size, _ in plan):
+        Fleet(inventory=inventory_for(sizes[-1])).down()
+
+    print()
+    print(text)
+    print(f"Written: {(args.out / f'bench-{stamp}.md').relative_to(ROOT)} and .json")
+    return 0
+
+
+def write(runs: list[Run], out: Path, stamp: str, started: datetime.datetime, where: str) -> str:
+    """Write the results so far to <out>/bench-<stamp>.json and .md; return the Markdown."""
+    text = markdown(runs, started.strftime("%Y-%m-%d %H:%M UTC"), where)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "started": started.isoformat(),
+        "machine": where,
+        "sandbox": Fleet().name,
+        "stock_settings": STOCK,
+        "runs": [r.to_dict() for r in runs],
+        "logs": str(LOGS.relative_to(ROOT)),
+    }
+    (out / f"bench-{stamp}.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / f"bench-{stamp}.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

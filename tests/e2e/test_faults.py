@@ -1,0 +1,165 @@
+"""Faults met half way through an upgrade, under steady traffic, on one fleet: the window runs
+out before the rollout (config and migrate done, no service restarted), then PostgreSQL is down
+when the migrate phase runs; each stops the run naming the cause, and a run after the fix
+brings every host to 24.1.0 with every ingest event applied once (or dead-lettered).
+
+Faults covered elsewhere: a stopped Redis replica, bad inputs and a window too short for the
+config phase (test_precheck.py); a broken migration and a held migration lock
+(test_migrate.py); an API host that never becomes ready and an ingest queue that cannot drain
+(test_rollout.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from checks import (
+    assert_every_event_applied_once_or_dead_lettered,
+    in_service,
+    lb_states,
+    ledger,
+    produce_poison,
+    said,
+    served_by,
+    services,
+)
+
+from sandbox import ROOT, Fleet
+
+TARGET = "24.1.0"
+PREVIOUS = "24.0.0"
+SETTINGS_24_1 = ("RPS_LIMIT=", "RPS_BURST=", "TENANT_RESIDENCY_MODE=strict", "TRACE_SAMPLING_RATIO=")
+
+
+def env_files(fleet: Fleet) -> dict[str, str]:
+    return {
+        host: (
+            fleet.read(host, f"/etc/intelgraph/{'api' if host in fleet.groups['api'] else 'ingest'}.env")
+            or b""
+        )
+        .decode()
+        .strip()
+        for host in fleet.groups["api"] + fleet.groups["ingest"]
+    }
+
+
+def window_record(fleet: Fleet) -> dict[str, Any]:
+    path = ROOT / ".sandbox" / fleet.name / "state" / "window" / "window.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> float:
+    """Poll predicate until it is true; return the time it was."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return time.time()
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_completes(
+    deployed: Fleet,
+) -> None:
+    fleet = deployed
+    api, ingest = fleet.groups["api"], fleet.groups["ingest"]
+    db = fleet.groups["db"][0]
+    before = services(fleet)
+    assert {version for version, _, _ in before.values()} == {PREVIOUS}
+    ledger_before = ledger(fleet)
+    envs_before = env_files(fleet)
+
+    with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
+        poison = produce_poison(fleet)
+
+        # 1. The rollout is expected to take longer than the window has left: it is not started.
+        late = fleet.playbook(
+            "playbooks/upgrade.yml", extra_vars={"intelgraph_phase_seconds": {"rollout": 86400}}
+        )
+        after_late = services(fleet)
+        envs_late = env_files(fleet)
+        ledger_late = ledger(fleet)
+        window_late = window_record(fleet)
+
+        # 2. PostgreSQL stops once the config phase has started, so it is down when the migrate
+        #    phase connects; it is started again when the run has ended.
+        window_id = window_late.get("id")
+        running = fleet.start_playbook("playbooks/upgrade.yml")
+        wait_until(
+            lambda: (
+                (w := window_record(fleet)).get("id") != window_id
+                and any(p["phase"] == "config" for p in w.get("phases", []))
+            ),
+            300,
+            "the second run to start its config phase",
+        )
+        pg_stopped_at = time.time()
+        fleet.exec(db, "systemctl", "stop", "postgresql")
+        down = running.wait()
+        after_down = services(fleet)
+        window_down = window_record(fleet)
+        fleet.exec(db, "systemctl", "start", "postgresql")
+        recovered_at = wait_until(
+            lambda: set(fleet.haproxy_states().values()) == {"UP"},
+            120,
+            "HAProxy to have every API host UP again",
+        )
+
+        # 3. Fixed: the upgrade runs again, to the end.
+        rerun = fleet.playbook("playbooks/upgrade.yml")
+
+    # 1. The first run stopped before the rollout, saying why; config and migrations are in
+    #    place, every service still runs 24.0.0 and none was restarted.
+    assert not late.ok, f"the rollout started past the window, see {late.log}"
+    assert "Phase rollout is not started: it is expected to take 86400 s, but" in said(late)
+    assert "everything done so far is in place" in said(late)
+    assert after_late == before
+    for host, env in envs_late.items():
+        assert env != envs_before[host]
+        assert all(any(line.startswith(s) for line in env.splitlines()) for s in SETTINGS_24_1), (host, env)
+    assert len(ledger_late) > len(ledger_before)
+    assert window_late["outcome"] == "failed" and "Phase rollout is not started" in window_late["reason"]
+    assert [p["phase"] for p in window_late["phases"] if p["started"]] == ["precheck", "config", "migrate"]
+
+    # 2. The second run stopped at the migrate phase, naming PostgreSQL; no service restarted.
+    assert not down.ok, f"the run went on with PostgreSQL down, see {down.log}"
+    assert "Cannot connect to PostgreSQL database intelgraph" in said(down)
+    assert "Check that the server runs" in said(down)
+    assert after_down == before
+    assert window_down["id"] != window_id and window_down["outcome"] == "failed"
+    assert "Cannot connect to PostgreSQL" in window_down["reason"]
+    assert [p["phase"] for p in window_down["phases"]] == ["precheck", "config", "migrate"]
+
+    # 3. The rerun moved every host; each migration is recorded once; HAProxy serves from all.
+    assert rerun.ok, f"the rerun failed, see {rerun.log}"
+    assert fleet.versions() == dict.fromkeys(api + ingest, TARGET)
+    assert all(started != before[host][2] for host, (_, _, started) in services(fleet).items())
+    assert ledger(fleet) == ledger_late
+    assert window_record(fleet)["outcome"] == "succeeded"
+    assert served_by(fleet) == set(api)
+
+    # Traffic: every failed request ended while PostgreSQL was down or the API hosts were
+    # getting ready again after it (a request may take up to the generator's 5 s timeout); none
+    # before the outage, none after it, none in the first and last runs.
+    assert stats["requests_sent"] > 100
+    if stats["requests_failed"]:
+        assert stats["first_failure_at"] >= pg_stopped_at, stats["failures"]
+        assert stats["last_failure_at"] <= recovered_at + 5, stats["failures"]
+    # HAProxy kept at least two API hosts in service outside the outage; during it, the hosts
+    # were DOWN for PostgreSQL, but none was put in maintenance by the upgrade.
+    seen = lb_states([(t, s) for t, s in samples if not pg_stopped_at <= t <= recovered_at])
+    assert len(seen) > 20
+    assert min(len(in_service(states)) for states in seen) >= 2
+    during = lb_states([(t, s) for t, s in samples if pg_stopped_at <= t <= recovered_at])
+    assert all(not status.startswith("MAINT") for states in during for status in states.values())
+
+    # Ingest: every event produced over the three runs and the outage was applied once or
+    # dead-lettered (the poison ones), none lost.
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
