@@ -220,3 +220,81 @@ def test_toggles_read_and_restored(tmp_path: Path) -> None:
 
         again = run_module("redis_toggles", dict(login(node), state="restored", toggles=wanted), tmp_path)
         assert again["changed"] is False
+
+
+@pytest.mark.parametrize("aof", ["no", "yes"], ids=["aof-off", "aof-on"])
+def test_cache_restore_puts_back_the_snapshot_cache_and_nothing_else(tmp_path: Path, aof: str) -> None:
+    """redis_cache_restore on a primary with a replica: the cache keys become the snapshot's
+    (changed ones restored, deleted ones back, new ones removed) on both nodes, while the ingest
+    stream and its consumer group, the change stream and the toggles keep what was written since."""
+    with scratch_redis(tmp_path / "primary", "--appendonly", aof, password=PASSWORD) as primary:
+        port = primary.connection_pool.connection_kwargs["port"]
+        with scratch_redis(
+            tmp_path / "replica",
+            "--replicaof",
+            "127.0.0.1",
+            str(port),
+            "--appendonly",
+            aof,
+            password=PASSWORD,
+        ) as replica:
+            deadline = time.monotonic() + 30
+            while replica.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica never linked to its primary"
+                time.sleep(0.1)
+            primary.mset(dict(list(CACHE.items())[:50]))
+            primary.set("intelgraph:entity:ttl", "expires later", ex=600)
+            primary.set("intelgraph:features:rps_limiter", "off")
+            primary.xgroup_create("intelgraph:ingest", "ingest-workers", id="0", mkstream=True)
+            primary.xadd("intelgraph:ingest", {"event": "before"})
+            snap = run_module(
+                "redis_snapshot",
+                dict(login(primary), snapshot_id="rp", dest_dir=str(tmp_path / "kept")),
+                tmp_path,
+            )
+            assert snap["_rc"] == 0, snap
+            cache_then = {k: primary.dump(k) for k in primary.keys("intelgraph:entity:*")}
+
+            # Since the snapshot: one entry changed, one deleted, one added; stream, group and toggles moved on.
+            primary.set("intelgraph:entity:e1", "newer")
+            primary.delete("intelgraph:entity:e2")
+            primary.set("intelgraph:entity:new", "cached since")
+            primary.xadd("intelgraph:ingest", {"event": "after"})
+            primary.xreadgroup("ingest-workers", "w1", {"intelgraph:ingest": ">"})
+            primary.set("intelgraph:features:residency_guard", "on")
+            stream_now = primary.xrange("intelgraph:ingest")
+            group_now = primary.xinfo_groups("intelgraph:ingest")
+
+            args = dict(login(primary), snapshot=str(tmp_path / "kept" / "rp.rdb"))
+            checked = run_module("redis_cache_restore", args, tmp_path, check=True)
+            assert checked["_rc"] == 0, checked
+            assert (checked["changed"], checked["restored"], checked["deleted"]) == (True, 2, 1)
+            assert primary.get("intelgraph:entity:e1") == "newer"  # check mode wrote nothing
+
+            restored = run_module("redis_cache_restore", args, tmp_path)
+            assert restored["_rc"] == 0, restored
+            assert restored["snapshot_keys"] == 51 and restored["unchanged"] == 49
+            assert sorted(restored["sample"]["restored"]) == ["intelgraph:entity:e1", "intelgraph:entity:e2"]
+            assert restored["sample"]["deleted"] == ["intelgraph:entity:new"]
+            assert restored["replicas"] == {"connected": 1, "acknowledged": 1}
+
+            for node in (primary, replica):
+                assert {k: node.dump(k) for k in node.keys("intelgraph:entity:*")} == cache_then
+                assert 500 < node.ttl("intelgraph:entity:ttl") <= 600
+                assert node.xrange("intelgraph:ingest") == stream_now
+                assert node.get("intelgraph:features:residency_guard") == "on"
+            assert primary.xinfo_groups("intelgraph:ingest") == group_now
+
+            again = run_module("redis_cache_restore", args, tmp_path)
+            assert again["_rc"] == 0 and again["changed"] is False and again["unchanged"] == 51
+
+
+def test_cache_restore_refuses_a_prefix_covering_the_stream_or_toggles(tmp_path: Path) -> None:
+    (tmp_path / "x.rdb").write_bytes(b"")
+    result = run_module(
+        "redis_cache_restore",
+        {"login_password": PASSWORD, "snapshot": str(tmp_path / "x.rdb"), "cache_prefix": "intelgraph:"},
+        tmp_path,
+    )
+    assert result["_rc"] == 1
+    assert "covers the protected key or prefix 'intelgraph:ingest'" in result["msg"]

@@ -1,0 +1,122 @@
+"""upgrade.yml with upgrade_auto_rollback under steady traffic: a gate that fails after the
+canary (api2's new release never becomes ready) rolls the fleet back on its own: every API and
+ingest host on 24.0.0 again (some had moved, some not: a partial upgrade), env files byte for
+byte, feature toggles and the workspace link as the restore point had them, no failed request,
+every ingest event applied once or dead-lettered; the run fails saying what failed and that it
+rolled back; and rollback.yml run again changes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from test_rollout import (
+    BROKEN_API,
+    PREVIOUS,
+    TARGET,
+    assert_every_event_applied_once_or_dead_lettered,
+    in_service,
+    lb_states,
+    produce_poison,
+    said,
+    served_by,
+)
+
+from sandbox import ROOT, Fleet
+
+ENV_FILES = {"api": ["/etc/intelgraph/api.env"], "ingest": ["/etc/intelgraph/ingest.env"]}
+TOGGLES = "intelgraph:features:"
+
+
+def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, tuple[str, str, str]]]:
+    """Every API and ingest env file: its bytes, mode, owner and group."""
+    return {key: (data, fleet.stat(*key)) for key, data in fleet.files(ENV_FILES).items()}
+
+
+def toggles(fleet: Fleet) -> dict[str, str]:
+    client = fleet.redis()
+    return {key[len(TOGGLES) :]: client.get(key) for key in client.scan_iter(match=TOGGLES + "*")}
+
+
+def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> None:
+    fleet = deployed
+    api, ingest = fleet.groups["api"], fleet.groups["ingest"]
+    state = ROOT / ".sandbox" / fleet.name / "state"
+    assert set(fleet.versions().values()) == {PREVIOUS}
+    fleet.redis().set(TOGGLES + "e2e_flag", "on")
+    env_before, toggles_before = env_files(fleet), toggles(fleet)
+    assert fleet.readlink("tools1", "/opt/intelgraph/current") == f"/opt/intelgraph/releases/{PREVIOUS}"
+
+    # api2's 24.1.0 release is there already (never unpacked again) and never becomes ready.
+    fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/VERSION", f"{TARGET}\n")
+    fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/bin/intelgraph-api", BROKEN_API, "0755")
+
+    with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
+        poison = produce_poison(fleet)
+        run = fleet.playbook(
+            "playbooks/upgrade.yml", extra_vars={"upgrade_auto_rollback": True, "rollout_ready_timeout": 20}
+        )
+        again = fleet.playbook("playbooks/rollback.yml")
+        served_after = served_by(fleet)
+
+    # The run failed at api2, after the canary api1 moved and the tools host migrated, said
+    # so, and said that it rolled back.
+    assert not run.ok
+    text = said(run)
+    assert "api2 did not move to 24.1.0" in text
+    assert "Wait until the service answers ready on 24.1.0' failed: Status code was 503" in text
+    assert "The upgrade to 24.1.0 failed on api2:" in text
+    assert "It was rolled back (upgrade_auto_rollback): every API and ingest host runs 24.0.0 again" in text
+    assert "Rolling back to 24.0.0 from restore point" in text
+    assert "api1: runs 24.1.0, not 24.0.0" in text  # the canary had moved
+    assert re.search(
+        r"api2: runs [^;]*, its api.env differs from the restore point, it is out of service", text
+    )
+    assert "tools1: its workspace runs /opt/intelgraph/releases/24.1.0" in text
+    # The phases after the failed one did not run: no ingest worker had moved, nothing was backfilled.
+    assert "ingest1: runs" not in text and "ingest2: runs" not in text
+    assert run.recap()["api2"]["failed"] == 0 and run.recap()["localhost"]["failed"] == 1
+
+    # Every host back on 24.0.0 and serving; the state of the restore point is back.
+    assert fleet.versions() == dict.fromkeys(api + ingest, PREVIOUS)
+    assert set(fleet.haproxy_states().values()) == {"UP"}
+    assert served_after == set(api)
+    assert env_files(fleet) == env_before
+    manifest = json.loads((state / "restore-points/latest/manifest.json").read_text())
+    assert manifest["feature_toggles"]["toggles"] == toggles_before == toggles(fleet) == {"e2e_flag": "on"}
+    assert "set none, deleted residency_guard, rps_limiter." in text  # the toggles 24.1 created on start
+    assert fleet.readlink("tools1", "/opt/intelgraph/current") == f"/opt/intelgraph/releases/{PREVIOUS}"
+    for host in ingest:
+        status, body = fleet.http(host, 9101, "/status")
+        assert status == 200 and body["version"] == PREVIOUS and body["quiesced"] is False, body
+    window = json.loads((state / "window/window.json").read_text())
+    assert window["state"] == "closed" and window["outcome"] == "failed", window
+    assert "rolled back" in json.dumps(window)
+
+    # The 24.1 tables stay (no down-migration) and 24.0.0 serves with them.
+    with fleet.pg() as pg:
+        table = "select to_regclass('public.ingest_idempotency_keys') is not null"
+        assert pg.execute(table).fetchone() == (True,)
+        backfilled = "select count(*) from ingest_idempotency_keys where batch_id like 'hist-%'"
+        assert pg.execute(backfilled).fetchone() == (0,)
+
+    # Through the upgrade, the rollback and the second rollback: two API hosts in service at
+    # least, no failed request, every ingest event applied once or dead-lettered.
+    seen = lb_states(samples)
+    assert len(seen) > 20
+    assert min(len(in_service(states)) for states in seen) >= 2
+    assert stats["requests_sent"] > 100
+    assert stats["requests_failed"] == 0, stats["failures"]
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+
+    # A second rollback finds nothing to do and changes nothing.
+    assert again.ok, f"second rollback failed, see {again.log}"
+    assert "Nothing to roll back: the fleet matches restore point" in said(again)
+    assert again.changed_hosts() == []
+
+    # A restore point that is not there stops the rollback before anything changes.
+    missing = fleet.playbook("playbooks/rollback.yml", extra_vars={"rollback_restore_point": "no-such-point"})
+    assert not missing.ok
+    assert "No restore point 'no-such-point' in" in said(missing)
+    assert "nothing was changed" in said(missing)
+    assert missing.changed_hosts() == []
