@@ -173,7 +173,7 @@ def main() -> None:
             ledger = load(path, release)
             result["ledger"] = ledger
             now = time.time()
-            if params["phase"]:
+            if params["phase"] and os.path.exists(path):
                 result["incomplete"] = [
                     h for h in params["hosts"] or [] if not done(ledger, params["phase"], h)
                 ]

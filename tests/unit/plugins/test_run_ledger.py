@@ -123,3 +123,8 @@ def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Pat
     assert not os.path.exists(path)
     assert json.loads(Path(completed["path"]).read_text())["completed"] > 0
     assert run_module("run_ledger", base)["resumed"] is False
+    # A run with no ledger (nothing to do, or already moved aside) completes nothing and waits for no host.
+    none = run_module(
+        "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
+    )
+    assert none["changed"] is False and none["incomplete"] == []
