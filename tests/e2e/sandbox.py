@@ -309,7 +309,10 @@ class Fleet:
         with log.open("w") as out:
             out.write(" ".join(cmd) + "\n\n")
             out.flush()
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+            # A session of its own, so a test can stop the controller as an operator's kill would.
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return RunningPlaybook(cmd, proc, log)
 
     def put_file(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> None:

@@ -1,0 +1,133 @@
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""The run ledger: which phase each host (and the fleet) has finished in an upgrade to a release,
+kept in one JSON file on the controller so that a run started again after an interruption can
+skip what is done. Every write is a whole new file moved into place under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+STATUSES = ("started", "done")
+FLEET = "fleet"
+
+
+def empty(release: str) -> dict[str, Any]:
+    return {"release": release, "created": None, "updated": None, "completed": None, "hosts": {}, FLEET: {}}
+
+
+def load(path: str, release: str) -> dict[str, Any]:
+    """The ledger at path, or an empty one for the release when there is none."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return empty(release)
+    if not isinstance(data, dict) or data.get("release") != release:
+        raise ValueError(f"{path} is not a run ledger of release {release}")
+    ledger = empty(release)
+    ledger.update(data)
+    return ledger
+
+
+def write(path: str, ledger: dict[str, Any]) -> None:
+    """Write the ledger atomically: a temporary file in the same directory, synced, then renamed."""
+    directory = os.path.dirname(path) or "."
+    handle, partial = tempfile.mkstemp(prefix=".ledger-", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(ledger, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(partial, 0o600)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold an exclusive lock beside the ledger (several hosts finish a phase at the same time)."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    with open(path + ".lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def record(
+    ledger: dict[str, Any],
+    phase: str,
+    status: str,
+    hosts: list[str] | None,
+    data: dict[str, Any] | None,
+    now: float,
+) -> bool:
+    """Record a phase as started or done for each host (or for the fleet when hosts is None).
+    Returns whether the ledger changed. Done again keeps the first record; started after done
+    begins a new attempt (the host is moved again)."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status}")
+    targets = [ledger[FLEET]] if hosts is None else [ledger["hosts"].setdefault(h, {}) for h in hosts]
+    changed = False
+    for entries in targets:
+        entry = entries.get(phase, {})
+        if entry.get("status") == status == "done":
+            continue  # done again: it keeps the time and facts of when it was done
+        if status == "started":
+            # A new attempt (also on a host done before, that is moved again).
+            new = {"status": "started", "started": now, **({"data": dict(data)} if data else {})}
+            if entry.get("status") == "started":
+                new = {**entry, **({"data": {**entry.get("data", {}), **data}} if data else {})}
+        else:
+            new = {**entry, "status": "done", "finished": now}
+            new.setdefault("started", now)
+            if data:
+                new["data"] = {**entry.get("data", {}), **data}
+        if new != entry:
+            entries[phase] = new
+            changed = True
+    if changed:
+        ledger["created"] = ledger["created"] or now
+        ledger["updated"] = now
+    return changed
+
+
+def done(ledger: dict[str, Any], phase: str, host: str | None = None) -> bool:
+    entries = ledger[FLEET] if host is None else ledger["hosts"].get(host, {})
+    return entries.get(phase, {}).get("status") == "done"
+
+
+def archive_path(path: str, completed: float) -> str:
+    """Where a completed ledger is kept: <release>.json becomes <release>.completed-<UTC time>.json."""
+    stem = path[:-5] if path.endswith(".json") else path
+    return f"{stem}.completed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(completed))}.json"
+
+
+def summary(ledger: dict[str, Any]) -> list[str]:
+    """One line per host (and the fleet): the phases it has done and the ones it started only."""
+    lines = []
+    rows = [("fleet", ledger[FLEET]), *sorted(ledger["hosts"].items())]
+    for name, entries in rows:
+        finished = sorted(p for p, e in entries.items() if e.get("status") == "done")
+        started = sorted(p for p, e in entries.items() if e.get("status") == "started")
+        if finished or started:
+            parts = []
+            if finished:
+                parts.append("done: " + ", ".join(finished))
+            if started:
+                parts.append("started, not finished: " + ", ".join(started))
+            lines.append(f"{name}: " + "; ".join(parts))
+    return lines

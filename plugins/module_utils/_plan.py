@@ -1,0 +1,160 @@
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""How long an upgrade will take, from what earlier runs measured: the phases' times in the last
+release report (the phase_timer callback's rows) and the time each host took to move in the run
+ledgers; the expected times of intelgraph_phase_seconds where nothing was measured."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+# The plays of upgrade.yml that make up each phase outside the rollout batches.
+PHASE_PLAYS = {
+    "precheck": ("Pre-check |", "Upgrade | open the maintenance window", "Upgrade | restore point"),
+    "config": ("Upgrade | config",),
+    "migrate": ("Upgrade | migrate",),
+    "verify": (
+        "Upgrade | verify the subscription latency metric",
+        "Backfill |",
+        "Validate |",
+        "Upgrade | close the maintenance window",
+    ),
+}
+
+
+def batch_sizes(count: int, total: int, first: Any, rest: Any) -> list[int]:
+    """The batches `count` moving hosts fall into: `first` hosts, then `rest` at a time (a number,
+    or a percentage of the group's `total` hosts, as Ansible's serial takes it)."""
+
+    def size(value: Any) -> int:
+        text = str(value).strip()
+        if text.endswith("%"):
+            return max(1, int(total * int(text[:-1]) / 100))
+        return max(1, int(text))
+
+    batches, left, current = [], count, size(first)
+    while left > 0:
+        batches.append(min(current, left))
+        left -= current
+        current = size(rest)
+    return batches
+
+
+def measured_phases(timings: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds of each phase in the rows of a release report (phase rows have host null)."""
+    phases: dict[str, float] = {}
+    for row in timings:
+        if row.get("host") is not None or row.get("seconds") is None:
+            continue
+        for phase, prefixes in PHASE_PLAYS.items():
+            if any(str(row.get("phase", "")).startswith(p) for p in prefixes):
+                phases[phase] = phases.get(phase, 0.0) + float(row["seconds"])
+    return phases
+
+
+def host_move_seconds(ledgers: list[dict[str, Any]], hosts: list[str]) -> tuple[float, int, str] | None:
+    """(longest move, hosts measured, ledger's release and time) of the newest ledger in which some
+    of the hosts moved (rollout done, moved true); None when no ledger has one."""
+    for ledger in sorted(ledgers, key=lambda item: item.get("updated") or 0, reverse=True):
+        spans = []
+        for host in hosts:
+            entry = ledger.get("hosts", {}).get(host, {}).get("rollout", {})
+            moved = str(entry.get("data", {}).get("moved", "")).lower() == "true"
+            if (
+                entry.get("status") == "done"
+                and moved
+                and None not in (entry.get("started"), entry.get("finished"))
+            ):
+                spans.append(float(entry["finished"]) - float(entry["started"]))
+        if spans:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(ledger.get("updated") or 0)))
+            return max(spans), len(spans), f"run ledger of {ledger.get('release')} written {when}"
+    return None
+
+
+def minutes(seconds: float) -> str:
+    whole = math.ceil(seconds)
+    return f"{whole // 60}m {whole % 60:02d}s"
+
+
+def estimate(
+    plans: list[dict[str, Any]],
+    groups: dict[str, list[str]],
+    serial: dict[str, Any],
+    expected: dict[str, Any],
+    window_minutes: Any,
+    timings: list[dict[str, Any]] | None = None,
+    ledgers: list[dict[str, Any]] | None = None,
+    batch_seconds: Any = 60,
+) -> dict[str, Any]:
+    """The window an upgrade needs. plans: the pre-check's plan per host ({host, moves, settings});
+    groups: {api: [...], ingest: [...]}; serial: rollout_api_canary, rollout_api_batch_size,
+    rollout_ingest_batch_size; expected: intelgraph_phase_seconds."""
+    measured = measured_phases(timings or [])
+    touched = {p["host"] for p in plans if str(p.get("moves")).lower() == "true" or p.get("settings")}
+    phases = []
+    if not touched:
+        seconds = measured.get("precheck", float(expected.get("precheck", 0)))
+        phases.append(
+            {"phase": "precheck", "seconds": seconds, "source": "nothing to do; no window is opened"}
+        )
+    else:
+        for phase in ("precheck", "config", "migrate"):
+            source = "measured (last release report)" if phase in measured else "intelgraph_phase_seconds"
+            phases.append(
+                {
+                    "phase": phase,
+                    "seconds": measured.get(phase, float(expected.get(phase, 0))),
+                    "source": source,
+                }
+            )
+        for group, first, rest in (
+            ("api", serial.get("rollout_api_canary", 1), serial.get("rollout_api_batch_size", 1)),
+            (
+                "ingest",
+                serial.get("rollout_ingest_batch_size", 1),
+                serial.get("rollout_ingest_batch_size", 1),
+            ),
+        ):
+            hosts = groups.get(group, [])
+            moving = [h for h in hosts if h in touched]
+            batches = batch_sizes(len(moving), len(hosts), first, rest)
+            found = host_move_seconds(ledgers or [], hosts)
+            if found:
+                cost, count, where = found
+                source = f"measured: the longest of {count} {group} host moves in the {where}"
+            else:
+                cost, source = float(batch_seconds), "no measured move; intelgraph_plan_batch_seconds"
+            phases.append(
+                {
+                    "phase": f"rollout {group}",
+                    "seconds": cost * len(batches),
+                    "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}",
+                }
+            )
+        source = "measured (last release report)" if "verify" in measured else "intelgraph_phase_seconds"
+        phases.append(
+            {
+                "phase": "verify",
+                "seconds": measured.get("verify", float(expected.get("verify", 0))),
+                "source": source,
+            }
+        )
+    total = sum(p["seconds"] for p in phases)
+    window = float(window_minutes) * 60
+    fits = total <= window
+    verdict = "fits in" if fits else "does NOT fit in"
+    summary = (
+        f"Estimated {minutes(total)} for the upgrade: it {verdict} the {float(window_minutes):g}-minute window "
+        f"({'margin' if fits else 'over by'} {minutes(abs(window - total))})."
+    )
+    return {
+        "total_seconds": round(total, 1),
+        "window_seconds": window,
+        "fits": fits,
+        "phases": [{**p, "seconds": round(p["seconds"], 1)} for p in phases],
+        "lines": [f"{p['phase']}: {minutes(p['seconds'])} ({p['source']})" for p in phases] + [summary],
+        "summary": summary,
+    }

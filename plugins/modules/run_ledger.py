@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# Copyright (c) IntelGraph SRE
+# Apache License 2.0 (see LICENSE)
+"""Read and write the run ledger of an upgrade: the phases each host and the fleet have finished."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: run_ledger
+short_description: Keep the phases an upgrade has finished, per host, so an interrupted run can resume
+description:
+  - The ledger is one JSON file per release on the controller (run this module with
+    C(delegate_to=localhost)). For each host, and for the fleet as a whole, it holds every phase
+    the upgrade started or finished, with the times.
+  - O(state=read) returns the ledger (an empty one when there is no file) and whether a run of the
+    release was interrupted (a ledger exists and is not completed).
+  - O(state=record) records O(phase) as O(status) for O(hosts), or for the fleet when O(hosts) is
+    not given. A phase recorded C(done) stays done. The file is rewritten whole, under a lock, to a
+    temporary file that is synced and renamed over the ledger, so a run killed at any moment leaves
+    the previous ledger or the new one, never a part of one.
+  - O(state=completed) marks the ledger completed and moves it aside to
+    C(<release>.completed-<UTC time>.json), so the next upgrade to the release starts a new ledger.
+    With O(phase) and O(hosts), only once every one of those hosts has that phase done; otherwise
+    the ledger stays, and RV(incomplete) names the hosts still to do.
+version_added: 1.1.0
+author: IntelGraph SRE
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is written; the result says what would change.
+  diff_mode:
+    support: none
+  idempotency:
+    support: full
+    details: Recording a phase with the status it has changes nothing.
+options:
+  path:
+    description: The ledger file, e.g. C(state/ledger/24.1.0.json). Its directory is created (mode 0700).
+    type: path
+    required: true
+  release:
+    description: The release the upgrade moves to; a ledger of another release is refused.
+    type: str
+    required: true
+  state:
+    description: What to do.
+    type: str
+    choices: [read, record, completed]
+    default: read
+  phase:
+    description: The phase to record (O(state=record)), e.g. C(rollout).
+    type: str
+  status:
+    description: C(started) when the phase begins on the hosts, C(done) when it has finished there.
+    type: str
+    choices: [started, done]
+    default: done
+  hosts:
+    description:
+      - The hosts the phase is recorded for (O(state=record)). Not given, it is recorded for the fleet.
+      - With O(state=completed), the hosts that must have O(phase) done before the ledger is completed.
+    type: list
+    elements: str
+  data:
+    description: Facts to keep with the phase (e.g. the restore point's id).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Record that the host is moved
+  intelgraph.ops.run_ledger:
+    path: "{{ intelgraph_state_dir }}/ledger/24.1.0.json"
+    release: 24.1.0
+    state: record
+    phase: rollout
+    status: done
+    hosts: ["{{ inventory_hostname }}"]
+  delegate_to: localhost
+
+- name: Read the ledger
+  intelgraph.ops.run_ledger:
+    path: "{{ intelgraph_state_dir }}/ledger/24.1.0.json"
+    release: 24.1.0
+  delegate_to: localhost
+  register: ledger
+"""
+
+RETURN = r"""
+ledger:
+  description: The ledger after the call (release, created, updated, completed, hosts, fleet).
+  returned: always
+  type: dict
+  sample:
+    release: 24.1.0
+    hosts: {api1: {rollout: {status: done, started: 1795000000.0, finished: 1795000042.5}}}
+    fleet: {migrate: {status: done, started: 1795000000.0, finished: 1795000020.1}}
+resumed:
+  description: Whether the ledger holds an unfinished run of the release (O(state=read)).
+  returned: always
+  type: bool
+summary:
+  description: One line per host (and the fleet) with the phases it has done and those only started.
+  returned: always
+  type: list
+  elements: str
+incomplete:
+  description: The hosts of O(hosts) without O(phase) done (O(state=completed)); the ledger is completed only when none is left.
+  returned: always
+  type: list
+  elements: str
+path:
+  description: Where the ledger is (after O(state=completed), where it was moved to).
+  returned: always
+  type: str
+"""
+
+import contextlib
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._ledger import (
+    archive_path,
+    done,
+    load,
+    locked,
+    record,
+    summary,
+    write,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "release": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["read", "record", "completed"], "default": "read"},
+            "phase": {"type": "str"},
+            "status": {"type": "str", "choices": ["started", "done"], "default": "done"},
+            "hosts": {"type": "list", "elements": "str"},
+            "data": {"type": "dict"},
+        },
+        required_if=[("state", "record", ["phase"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    path, release, state = params["path"], params["release"], params["state"]
+    try:
+        if state == "read":
+            ledger = load(path, release)
+            resumed = os.path.exists(path) and not ledger["completed"]
+            module.exit_json(
+                changed=False,
+                ledger=ledger,
+                resumed=resumed,
+                summary=summary(ledger),
+                path=path,
+                incomplete=[],
+            )
+        result = {"resumed": False, "path": path, "incomplete": []}
+        if state == "record":
+            # Check mode creates nothing, not even the directory or the lock.
+            with contextlib.nullcontext() if module.check_mode else locked(path):
+                ledger = load(path, release)
+                changed = record(
+                    ledger, params["phase"], params["status"], params["hosts"], params["data"], time.time()
+                )
+                if changed and not module.check_mode:
+                    write(path, ledger)
+            module.exit_json(changed=changed, ledger=ledger, summary=summary(ledger), **result)
+        with contextlib.nullcontext() if module.check_mode else locked(path):
+            ledger = load(path, release)
+            result["ledger"] = ledger
+            now = time.time()
+            if params["phase"] and os.path.exists(path):
+                result["incomplete"] = [
+                    h for h in params["hosts"] or [] if not done(ledger, params["phase"], h)
+                ]
+            if not os.path.exists(path) or result["incomplete"]:
+                module.exit_json(changed=False, summary=summary(ledger), **result)
+            ledger["completed"] = now
+            result["path"] = archive_path(path, now)
+            if not module.check_mode:
+                write(path, ledger)
+                os.replace(path, result["path"])
+            module.exit_json(changed=True, summary=summary(ledger), **result)
+    except (OSError, ValueError) as exc:
+        module.fail_json(
+            msg=f"Cannot {state} the run ledger {path}: {exc}. Check the directory (intelgraph_state_dir) and the file."
+        )
+
+
+if __name__ == "__main__":
+    main()

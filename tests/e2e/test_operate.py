@@ -1,0 +1,303 @@
+"""The upgrade run as operators run it: planned (plan.yml and --check --diff, which change
+nothing), run through ansible-runner as AWX runs it, and resumed after the controller is killed
+mid-rollout, from the run ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import pytest
+from test_rollout import (
+    PREVIOUS,
+    TARGET,
+    assert_every_event_applied_once_or_dead_lettered,
+    in_service,
+    lb_states,
+    said,
+)
+
+from sandbox import ROOT, Fleet
+
+SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
+
+
+def redis_digest(fleet: Fleet) -> dict[str, Any]:
+    """Every key of the primary that does not expire, with a digest of its value (DUMP), and the
+    feature toggles; cache entries (with a TTL) come and go and are left out."""
+    client = fleet.redis()
+    raw = client.__class__(
+        host=fleet.address(fleet.groups["cache"][0]),
+        port=6379,
+        password=fleet.redis_password,
+        socket_timeout=5,
+    )
+    keys = {}
+    for key in raw.scan_iter(count=1000):
+        if raw.ttl(key) == -1:
+            keys[key.decode()] = hashlib.sha256(raw.dump(key) or b"").hexdigest()
+    toggles = {k: client.get(k) for k in client.scan_iter("intelgraph:features:*")}
+    return {"persistent_keys": len(keys), "digest": keys, "toggles": toggles}
+
+
+def fleet_state(fleet: Fleet) -> dict[str, Any]:
+    """What an upgrade changes, read from the hosts themselves."""
+    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    state: dict[str, Any] = {
+        "files": fleet.files(
+            {
+                "api": ["/etc/intelgraph/api.env", "/etc/intelgraph/secrets.env"],
+                "ingest": ["/etc/intelgraph/ingest.env", "/etc/intelgraph/secrets.env"],
+                "tools": ["/etc/intelgraph/workspace.env"],
+            }
+        ),
+        "links": {h: fleet.readlink(h, "/opt/intelgraph/current") for h in hosts + fleet.groups["tools"]},
+        "releases": {
+            h: fleet.exec(h, "ls", "/opt/intelgraph/releases").stdout.split()
+            for h in hosts + fleet.groups["tools"]
+        },
+        "started": {
+            h: fleet.unit_started(h, SERVICES["api" if h in fleet.groups["api"] else "ingest"]) for h in hosts
+        },
+        "versions": fleet.versions(),
+        "haproxy": fleet.haproxy_states(),
+        "redis": redis_digest(fleet),
+    }
+    with fleet.pg() as conn:
+        state["migrations"] = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+        state["tables"] = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        ).fetchall()
+    return state
+
+
+def state_dir(fleet: Fleet) -> Path:
+    return ROOT / ".sandbox" / fleet.name / "state"
+
+
+def controller_files(fleet: Fleet) -> list[str]:
+    base = state_dir(fleet)
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*")) if base.exists() else []
+
+
+def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = deployed
+    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    before = fleet_state(fleet)
+    controller_before = controller_files(fleet)
+    assert set(before["versions"].values()) == {PREVIOUS}
+    assert set(before["haproxy"].values()) == {"UP"}
+
+    # 1. plan.yml: every host, what it gets, and the window it needs.
+    plan = fleet.playbook("playbooks/plan.yml")
+    assert plan.ok, f"plan.yml failed, see {plan.log}"
+    for host in hosts:
+        assert (
+            f"{host} ({'api' if host in fleet.groups['api'] else 'ingest'}): {PREVIOUS} -> {TARGET}"
+            in said(plan)
+        )
+    assert "rollout api: " in said(plan) and "3 batches (api1, api2, api3)" in said(plan)
+    assert "for the upgrade: it fits in the 15-minute window" in said(plan)
+
+    # 2. --check --diff runs every phase and changes nothing on any host or on the controller.
+    with fleet.watch(fleet.haproxy_states) as samples:
+        check = fleet.playbook("playbooks/upgrade.yml", "--check", "--diff")
+    assert check.ok, f"upgrade.yml --check --diff failed, see {check.log}"
+    for play in (
+        "Upgrade | config",
+        "Upgrade | migrate",
+        "Upgrade | roll out the API",
+        "Upgrade | roll out the ingest workers",
+    ):
+        assert f"PLAY [{play}]" in check.output
+    assert "+RPS_LIMIT=100" in check.output  # the env file's diff
+    assert f"Check mode: release {TARGET} would be unpacked" in said(check)
+    assert "Check mode: no migration runs" in said(check)
+    after = fleet_state(fleet)
+    assert after == before
+    assert controller_files(fleet) == controller_before  # no window record, restore point or ledger
+    seen = lb_states(samples)
+    assert len(seen) > 20 and all(set(states.values()) == {"UP"} for states in seen)
+
+    # 3. The upgrade through ansible-runner, as AWX runs it: a private data dir, the checkout as
+    #    the project, the inventory, env vars and extra vars; under steady traffic.
+    with tempfile.TemporaryDirectory(prefix="runner-") as private, fleet.traffic() as stats:
+        env = fleet.env()
+        monkeypatch.setenv("PATH", env["PATH"])  # ansible-runner finds ansible-playbook on PATH
+        run = ansible_runner.run(
+            private_data_dir=private,
+            project_dir=str(ROOT),
+            playbook="playbooks/upgrade.yml",
+            inventory=str(fleet.inventory),
+            envvars={
+                "ANSIBLE_CONFIG": env["ANSIBLE_CONFIG"],
+                "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
+                "INTELGRAPH_SANDBOX_ID": env["INTELGRAPH_SANDBOX_ID"],
+                "INTELGRAPH_SANDBOX_ROOT": env["INTELGRAPH_SANDBOX_ROOT"],
+                "PATH": env["PATH"],
+            },
+            extravars={"intelgraph_window_minutes": 15},
+            quiet=True,
+            timeout=1200,
+        )
+        events = list(run.events)
+        stdout = run.stdout.read()
+    (ROOT / ".sandbox/logs").mkdir(parents=True, exist_ok=True)
+    (ROOT / ".sandbox/logs" / f"{time.strftime('%H%M%S')}-runner-upgrade.log").write_text(stdout)
+    assert run.status == "successful", stdout[-4000:]
+    assert run.rc == 0
+    plays = {e["event_data"].get("play") for e in events if e["event"] == "playbook_on_play_start"}
+    tasks = {e["event_data"].get("task") for e in events if e["event"] == "playbook_on_task_start"}
+    for play in (
+        "Pre-check | the fleet is ready",
+        "Upgrade | open the maintenance window",
+        "Upgrade | restore point",
+        "Upgrade | config",
+        "Upgrade | migrate",
+        "Upgrade | roll out the API",
+        "Upgrade | roll out the ingest workers",
+        "Upgrade | verify the subscription latency metric",
+        "Backfill | idempotency state, verified against the source manifests",
+        "Validate | SLO gates, operational checks, smoke and replay",
+        "Upgrade | close the maintenance window",
+    ):
+        assert play in plays, sorted(p for p in plays if p)
+    for task in (
+        "Run the bootstrap and the migrations under the advisory lock",
+        "Switch and restart the API",
+        "Wait until the ingest queue has drained",
+        "Write the release report",
+        "Close the window as succeeded",
+    ):
+        assert any(t and t.startswith(task) for t in tasks), task
+    failed = [
+        e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")
+    ]
+    assert failed == []
+    assert fleet.versions() == dict.fromkeys(hosts, TARGET)
+    assert set(fleet.haproxy_states().values()) == {"UP"}
+    assert stats["requests_sent"] > 100
+    assert stats["requests_failed"] == 0, stats["failures"]
+
+    # 4. plan.yml after it: nothing to do, and the batch cost now measured by the run's ledger.
+    ledgers = list((state_dir(fleet) / "ledger").glob(f"{TARGET}.completed-*.json"))
+    assert len(ledgers) == 1
+    done = json.loads(ledgers[0].read_text())
+    assert {h: done["hosts"][h]["rollout"]["status"] for h in hosts} == dict.fromkeys(hosts, "done")
+    again = fleet.playbook("playbooks/plan.yml")
+    assert again.ok, f"plan.yml failed, see {again.log}"
+    for host in hosts:
+        assert f"{host} ({'api' if host in fleet.groups['api'] else 'ingest'}): {TARGET}, stays" in said(
+            again
+        )
+    assert "nothing to do; no window is opened" in said(again)
+
+
+def kill_controller(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the ansible-playbook process group and the groups of its workers, as a lost
+    controller: nothing of the run gets to clean up."""
+    groups = {os.getpgid(proc.pid)}
+    listing = subprocess.run(
+        ["ps", "-eo", "pid=,ppid=,pgid="], capture_output=True, text=True, check=True
+    ).stdout
+    for line in listing.splitlines():
+        _pid, ppid, pgid = (int(f) for f in line.split())
+        if ppid == proc.pid:
+            groups.add(pgid)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fleet) -> None:
+    fleet = deployed
+    api = fleet.groups["api"]
+    hosts = api + fleet.groups["ingest"]
+    ledger_path = state_dir(fleet) / "ledger" / f"{TARGET}.json"
+    assert not ledger_path.exists()
+    points_dir = state_dir(fleet) / "restore-points"
+    points_before = {p.name for p in points_dir.iterdir()} if points_dir.exists() else set()
+    started = time.time()
+
+    with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
+        first = fleet.start_playbook("playbooks/upgrade.yml")
+        # Wait until the canary api1 is moved (the ledger says so) and HAProxy has taken the
+        # next host, api2, out of service, then kill the controller.
+        deadline = time.monotonic() + 600
+        while True:
+            assert first.proc.poll() is None, f"the first run ended before api2 was drained, see {first.log}"
+            assert time.monotonic() < deadline, "api1 was not moved and api2 drained within 10 minutes"
+            try:
+                ledger = json.loads(ledger_path.read_text())
+            except (OSError, ValueError):
+                ledger = {}
+            api1_done = ledger.get("hosts", {}).get("api1", {}).get("rollout", {}).get("status") == "done"
+            if api1_done and not fleet.haproxy_states()["api2"].startswith("UP"):
+                break
+            time.sleep(0.2)
+        kill_controller(first.proc)
+        killed = json.loads(ledger_path.read_text())
+        states_killed = fleet.haproxy_states()
+        versions_killed = fleet.versions()
+        api1_started = fleet.unit_started("api1", SERVICES["api"])
+
+        second = fleet.playbook("playbooks/upgrade.yml")
+
+    output = first.log.read_text()
+    assert first.proc.returncode == -signal.SIGKILL
+    assert "PLAY RECAP" not in output  # it was stopped mid-run
+    assert versions_killed["api1"] == TARGET
+    assert killed["hosts"]["api1"]["rollout"]["status"] == "done"
+    assert killed["hosts"]["api1"]["rollout"]["finished"] > started
+    assert killed["completed"] is None
+
+    # The second run resumed: it said what the ledger held, kept the restore point, skipped the
+    # migrations and the canary, and put back what the killed run left out.
+    assert second.ok, f"the resumed upgrade failed, see {second.log}"
+    text = said(second)
+    assert f"Resuming the interrupted upgrade to {TARGET}" in text
+    assert "api1: done: config, rollout" in text
+    point = killed["fleet"]["restore_point"]["data"]["id"]
+    assert f"Skipped (run ledger): restore point {point} was captured by the interrupted run" in text
+    assert (
+        "Skipped (run ledger): the interrupted run bootstrapped the workspace and applied the migrations"
+        in text
+    )
+    assert f"Skipped (run ledger): api1 finished its rollout to {TARGET}" in text
+    # api2, out of HAProxy when the controller died, was put back first, or (not ready) moved.
+    assert states_killed["api2"].startswith(("DRAIN", "MAINT")), states_killed
+    assert (
+        "lb1 had api2 " in text
+        or "api2 was left out by the interrupted run and does not answer ready" in text
+    )
+    assert fleet.unit_started("api1", SERVICES["api"]) == api1_started  # the canary was not restarted again
+    points = {p.name for p in points_dir.iterdir()} - points_before - {"latest"}
+    assert points == {point}  # one restore point, from before the upgrade changed anything
+
+    # Every host on the target, every API host in service, and nothing lost across both runs.
+    assert fleet.versions() == dict.fromkeys(hosts, TARGET)
+    assert fleet.haproxy_states() == dict.fromkeys(api, "UP")
+    assert stats["requests_sent"] > 100
+    assert stats["requests_failed"] == 0, stats["failures"]
+    seen = lb_states(samples)
+    assert len(seen) > 20
+    assert min(len(in_service(states)) for states in seen) >= 2
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
+
+    # The finished run's ledger was moved aside with every host's rollout done.
+    assert not ledger_path.exists()
+    completed = sorted(ledger_path.parent.glob(f"{TARGET}.completed-*.json"))
+    assert len(completed) == 1
+    final = json.loads(completed[0].read_text())
+    assert {h: final["hosts"][h]["rollout"]["status"] for h in hosts} == dict.fromkeys(hosts, "done")
+    assert final["hosts"]["api1"]["rollout"]["finished"] == killed["hosts"]["api1"]["rollout"]["finished"]

@@ -1,0 +1,130 @@
+"""intelgraph.ops run ledger: records, atomic writes under a lock, completion."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+from ansible_collections.intelgraph.ops.plugins.module_utils._ledger import (
+    archive_path,
+    done,
+    load,
+    locked,
+    record,
+    summary,
+    write,
+)
+from conftest import run_module
+
+
+def test_a_missing_ledger_is_empty_and_another_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "24.1.0.json"
+    assert load(str(path), "24.1.0")["hosts"] == {}
+    path.write_text(json.dumps({"release": "24.0.0", "hosts": {}}))
+    with pytest.raises(ValueError, match=r"not a run ledger of release 24\.1\.0"):
+        load(str(path), "24.1.0")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected", "changed"),
+    [
+        ("started", "done", "done", True),
+        ("done", "started", "started", True),  # moved again: a new attempt
+        ("done", "done", "done", False),  # done again keeps the first finish
+        ("started", "started", "started", False),
+    ],
+)
+def test_record_keeps_done_and_reports_change(first: str, second: str, expected: str, changed: bool) -> None:
+    ledger = load("/nonexistent/ledger.json", "24.1.0")
+    assert record(ledger, "rollout", first, ["api1"], None, 100.0)
+    assert record(ledger, "rollout", second, ["api1"], None, 160.0) is changed
+    entry = ledger["hosts"]["api1"]["rollout"]
+    assert entry["status"] == expected
+    assert entry["started"] == (160.0 if (first, second) == ("done", "started") else 100.0)
+    assert ("finished" in entry) is (expected == "done")
+    assert done(ledger, "rollout", "api1") is (expected == "done")
+
+
+def test_fleet_records_data_and_summary() -> None:
+    ledger = load("/nonexistent/ledger.json", "24.1.0")
+    record(ledger, "restore_point", "done", None, {"id": "20261127T210000Z"}, 1.0)
+    record(ledger, "config", "done", ["api1", "api2"], {"restart_needed": True}, 2.0)
+    record(ledger, "rollout", "started", ["api2"], None, 3.0)
+    assert done(ledger, "restore_point")
+    assert ledger["fleet"]["restore_point"]["data"] == {"id": "20261127T210000Z"}
+    assert ledger["hosts"]["api1"]["config"]["data"] == {"restart_needed": True}
+    assert summary(ledger) == [
+        "fleet: done: restore_point",
+        "api1: done: config",
+        "api2: done: config; started, not finished: rollout",
+    ]
+
+
+def test_write_replaces_the_file_whole_with_owner_only_mode(tmp_path: Path) -> None:
+    path = str(tmp_path / "24.1.0.json")
+    ledger = load(path, "24.1.0")
+    record(ledger, "migrate", "done", None, None, 5.0)
+    write(path, ledger)
+    assert load(path, "24.1.0")["fleet"]["migrate"]["status"] == "done"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert sorted(os.listdir(tmp_path)) == ["24.1.0.json"]  # no temporary file left
+
+
+def _record_host(path: str, host: str) -> None:
+    with locked(path):
+        ledger = load(path, "24.1.0")
+        record(ledger, "rollout", "done", [host], None, 1.0)
+        write(path, ledger)
+
+
+def test_hosts_recording_at_once_all_land(tmp_path: Path) -> None:
+    path = str(tmp_path / "ledger" / "24.1.0.json")
+    hosts = [f"host{i}" for i in range(12)]
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        pool.starmap(_record_host, [(path, h) for h in hosts])
+    assert sorted(load(path, "24.1.0")["hosts"]) == sorted(hosts)
+
+
+def test_archive_path_names_the_completion_time() -> None:
+    assert archive_path("/s/ledger/24.1.0.json", 0.0) == "/s/ledger/24.1.0.completed-19700101T000000Z.json"
+
+
+def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Path) -> None:
+    path = str(tmp_path / "24.1.0.json")
+    base = {"path": path, "release": "24.1.0"}
+    first = run_module("run_ledger", {**base, "state": "record", "phase": "rollout", "hosts": ["api1"]})
+    assert first["changed"] is True
+    again = run_module("run_ledger", {**base, "state": "record", "phase": "rollout", "hosts": ["api1"]})
+    assert again["changed"] is False
+    checked = run_module(
+        "run_ledger", {**base, "state": "record", "phase": "config", "hosts": ["api1"]}, check=True
+    )
+    assert checked["changed"] is True
+    assert "config" not in load(path, "24.1.0")["hosts"]["api1"]  # check mode wrote nothing
+
+    read = run_module("run_ledger", base)
+    assert read["resumed"] is True
+    assert read["summary"] == ["api1: done: rollout"]
+
+    waiting = run_module(
+        "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
+    )
+    assert waiting["changed"] is False and waiting["incomplete"] == ["api2"]
+    assert os.path.exists(path)
+
+    run_module("run_ledger", {**base, "state": "record", "phase": "rollout", "hosts": ["api2"]})
+    completed = run_module(
+        "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
+    )
+    assert completed["changed"] is True
+    assert not os.path.exists(path)
+    assert json.loads(Path(completed["path"]).read_text())["completed"] > 0
+    assert run_module("run_ledger", base)["resumed"] is False
+    # A run with no ledger (nothing to do, or already moved aside) completes nothing and waits for no host.
+    none = run_module(
+        "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
+    )
+    assert none["changed"] is False and none["incomplete"] == []
