@@ -101,6 +101,10 @@ class Run:
     deploy_seconds: float = 0.0
     requests_sent: int = 0
     requests_failed: int = 0
+    load: tuple[float, float] = (
+        0.0,
+        0.0,
+    )  # the machine's 1-minute load average as the upgrade started and ended
 
     @property
     def ratio(self) -> float | None:
@@ -130,6 +134,7 @@ class Run:
             "requests_sent": self.requests_sent,
             "requests_failed": self.requests_failed,
             "deploy_seconds": round(self.deploy_seconds, 1),
+            "load_1min_start_end": list(self.load),
             "log": self.log,
         }
 
@@ -197,9 +202,10 @@ def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     }
     print(f"== {label}: upgrade under steady traffic ({run.settings} settings)", flush=True)
     with fleet.traffic() as stats:
-        began = time.monotonic()
+        began, load = time.monotonic(), os.getloadavg()[0]
         upgrade = fleet.playbook("playbooks/upgrade.yml", env=env, timeout=3600)
         run.wall = time.monotonic() - began
+        run.load = (round(load, 1), round(os.getloadavg()[0], 1))
     run.ok = upgrade.ok
     run.log = str(upgrade.log.relative_to(ROOT))
     run.requests_sent = stats.get("requests_sent", 0)
@@ -230,14 +236,15 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         "until ready, back in service, ingest quiesce and queue drain, the SLO gates' window, the",
         "release's own commands), from each wait task's start to its last host's result.",
         "",
-        "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host | load start/end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         out.append(
             f"| {r.label} | {r.api_hosts} | {r.settings} | {'ok' if r.ok else 'FAILED'} | {seconds(r.wall)} "
             f"| {seconds(r.floor)} | {r.ratio if r.ratio is not None else '-'} | {r.task_hosts} "
-            f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} |"
+            f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} "
+            f"| {r.load[0]} / {r.load[1]} |"
         )
     out += ["", "Floor by kind of wait (seconds):", ""]
     kinds = list(WAITS)
@@ -245,7 +252,12 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
     out.append("|---|" + "---|" * len(kinds))
     for r in runs:
         out.append(f"| {r.label} | " + " | ".join(f"{r.floor_by_kind.get(k, 0):.1f}" for k in kinds) + " |")
-    out.append("")
+    out += [
+        "",
+        "Each wait is timed as Ansible waited it, polls included: slower connections make it longer",
+        "(the stock run's floor). The machine may be shared: the load columns say how busy it was.",
+        "",
+    ]
     if ours and stock and ours.ok and stock.ok:
         out.append(
             f"Stock Ansible settings (no pipelining, no ControlPersist, forks 5): {stock.wall:.1f} s against "
@@ -255,7 +267,7 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
     scaled = sorted((r for r in runs if r.settings == "project" and r.ok), key=lambda r: r.api_hosts)
     if len(scaled) > 1:
         steps = [
-            f"{b.api_hosts} API hosts {b.wall:.1f} s (+{(b.wall - a.wall) / (b.api_hosts - a.api_hosts):.1f} s "
+            f"{b.api_hosts} API hosts {b.wall:.1f} s ({(b.wall - a.wall) / (b.api_hosts - a.api_hosts):+.1f} s "
             f"per API host over {a.api_hosts})"
             for a, b in itertools.pairwise(scaled)
         ]
