@@ -666,7 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("run", "start"):
         p = sub.add_parser(name, help="generate traffic" + (" in the background" if name == "start" else ""))
         p.add_argument("--base-url", required=True, help="API base URL, e.g. http://10.89.40.10")
-        p.add_argument("--redis-url", help="Redis URL of the ingest stream (omit for no ingest)")
+        p.add_argument(
+            "--redis-url",
+            default=os.environ.get("INTELGRAPH_TRAFFIC_REDIS_URL"),
+            help="Redis URL of the ingest stream (default $INTELGRAPH_TRAFFIC_REDIS_URL, which keeps its "
+            "password off the command line; neither: no ingest)",
+        )
         p.add_argument("--rate", type=_positive, default=20.0, help="HTTP requests per second (default 20)")
         p.add_argument(
             "--ingest-rate", type=_positive, default=5.0, help="ingest events per second (default 5)"

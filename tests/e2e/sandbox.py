@@ -301,7 +301,7 @@ class Fleet:
         self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None
     ) -> RunningPlaybook:
         """Start a playbook of the project in the background; .wait() gives its PlaybookRun."""
-        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
         LOGS.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ held; the config is in place before the first 24.1 host starts.
 
 The tests that change nothing come first and share one fleet (keeps_fleet); the last one
 upgrades it. That a second upgrade finds nothing to do (no window, no restore point, no
-change on any host) is shown by test_upgrade.py and by Molecule's idempotence step."""
+change on any host) is shown by Molecule's idempotence step."""
 
 from __future__ import annotations
 
