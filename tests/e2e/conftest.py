@@ -36,9 +36,8 @@ CALL_PASSED = pytest.StashKey[bool]()
 
 @pytest.fixture(scope="session")
 def fleet() -> Fleet:
-    fleet = Fleet()
-    fleet.up()
-    return fleet
+    """The sandbox fleet, dirty until the first test that needs it deployed builds it."""
+    return Fleet()
 
 
 @pytest.fixture
