@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from checks import assert_every_event_applied_once_or_dead_lettered
 from webhook import webhook_receiver
 
 from sandbox import ROOT, Fleet, PlaybookRun, http_get
@@ -193,12 +194,16 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
 def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -> None:
     before = fleet_state(deployed)
     primary, replica = deployed.groups["cache"]
-    deployed.exec(replica, "systemctl", "stop", "redis-server")
-    try:
-        run = deployed.playbook("playbooks/precheck.yml")
-        upgrade = deployed.playbook("playbooks/upgrade.yml")
-    finally:
-        deployed.exec(replica, "systemctl", "start", "redis-server")
+    with deployed.traffic() as stats:
+        deployed.exec(replica, "systemctl", "stop", "redis-server")
+        try:
+            run = deployed.playbook("playbooks/precheck.yml")
+            upgrade = deployed.playbook("playbooks/upgrade.yml")
+        finally:
+            deployed.exec(replica, "systemctl", "start", "redis-server")
+    # The fleet served throughout: no request failed, every ingest event was applied once.
+    assert stats["requests_failed"] == 0, stats["failures"]
+    assert_every_event_applied_once_or_dead_lettered(deployed, stats, [])
     for attempt in (run, upgrade):
         assert attempt.rc == 2, f"the pre-check passed with {replica} stopped, see {attempt.log}"
         text = flat(attempt)
