@@ -156,10 +156,12 @@ def prometheus_rate(fleet: Fleet) -> float:
 def test_a_bad_input_stops_the_upgrade_in_precheck(deployed: Fleet, extra_vars: dict, named: str) -> None:
     before = fleet_state(deployed)
     points = restore_points(deployed)
-    with webhook_receiver() as receiver:
+    with webhook_receiver() as receiver, deployed.traffic() as stats:
         run = deployed.playbook(
             "playbooks/upgrade.yml", extra_vars={**extra_vars, "intelgraph_window_webhook_url": receiver.url}
         )
+    assert stats["requests_failed"] == 0, stats["failures"]
+    assert_every_event_applied_once_or_dead_lettered(deployed, stats, [])
     assert run.rc != 0, f"a bad input passed, see {run.log}"
     assert f"Bad input, nothing was changed: {named}" in flat(run)
     assert plays(run) == ["Pre-check | the fleet is ready"]
