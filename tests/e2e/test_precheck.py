@@ -335,7 +335,7 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
     assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
     assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=15)
     assert closed["outcome"] == "succeeded"
-    assert [p["phase"] for p in closed["phases"]] == ["precheck", "config", "migrate", "rollout"]
+    assert [p["phase"] for p in closed["phases"]] == ["precheck", "config", "migrate", "rollout", "backfill"]
     assert TOKEN not in run.output
 
     # The restore point: versions and env files as they were, toggles, and the cache under AOF.
