@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from test_rollout import (
-    BROKEN_API,
-    PREVIOUS,
-    TARGET,
+from checks import (
     assert_every_event_applied_once_or_dead_lettered,
     in_service,
     lb_states,
@@ -21,6 +18,7 @@ from test_rollout import (
     said,
     served_by,
 )
+from test_rollout import BROKEN_API, PREVIOUS, TARGET
 
 from sandbox import ROOT, Fleet
 
