@@ -72,8 +72,7 @@ test: deps dist ## install what the tests need and run them all
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-integration
-	$(MAKE) --no-print-directory molecule SCENARIO=default
-	$(MAKE) --no-print-directory molecule SCENARIO=rollback
+	$(MAKE) --no-print-directory molecule
 	$(MAKE) --no-print-directory test-e2e
 
 test-unit: venv collections ## unit tests (fast, no fleet)
@@ -91,7 +90,8 @@ lint: venv collections ## ansible-lint (production profile), yamllint, ruff
 	ruff check .
 	ruff format --check .
 
-molecule: deps dist ## one Molecule scenario: make molecule SCENARIO=default (or rollback)
+SCENARIO ?= default
+molecule: deps dist ## the Molecule scenario: upgrade, rollback, each proved idempotent and verified
 	molecule test -s $(SCENARIO)
 
 build: venv ## build the collection tarball
