@@ -67,13 +67,17 @@ demo-down: ## remove every container, network and process the sandbox made
 
 # --- tests ----------------------------------------------------------------------------
 
-.PHONY: test test-unit test-integration test-e2e lint molecule build
+.PHONY: test test-no-fleet test-unit test-integration test-e2e lint molecule build
+# The checks that need no fleet run beside Molecule (each one's output printed whole when it
+# ends), then the end-to-end tests.
 test: deps dist ## install what the tests need and run them all
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-no-fleet molecule
+	$(MAKE) --no-print-directory test-e2e
+
+test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-integration
-	$(MAKE) --no-print-directory molecule
-	$(MAKE) --no-print-directory test-e2e
 
 test-unit: venv collections ## unit tests (fast, no fleet)
 	$(VENV)/bin/pytest -q tests/unit
@@ -81,8 +85,11 @@ test-unit: venv collections ## unit tests (fast, no fleet)
 test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL
 	$(VENV)/bin/pytest -q tests/integration
 
+# Two lanes: test files are shared out between two fleets side by side (sandboxes N+1 and N+2
+# for INTELGRAPH_SANDBOX_ID=N); E2E_LANES=0 runs them one after another on fleet N.
+E2E_LANES ?= 2
 test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E=-k name for one)
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e $(E2E)
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile --durations=25 tests/e2e $(E2E)
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production

@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests/e2e"))
 
-from sandbox import LOGS, Fleet  # noqa: E402 (tests/e2e is put on the path above)
+from sandbox import Fleet  # noqa: E402 (tests/e2e is put on the path above)
 
 # Stock Ansible: no pipelining, no ControlMaster/ControlPersist, 5 forks.
 STOCK = {"ANSIBLE_PIPELINING": "False", "ANSIBLE_SSH_ARGS": "", "ANSIBLE_FORKS": "5"}
@@ -335,7 +335,7 @@ def write(runs: list[Run], out: Path, stamp: str, started: datetime.datetime, wh
         "sandbox": Fleet().name,
         "stock_settings": STOCK,
         "runs": [r.to_dict() for r in runs],
-        "logs": str(LOGS.relative_to(ROOT)),
+        "logs": str(Fleet().logs.relative_to(ROOT)),
     }
     (out / f"bench-{stamp}.json").write_text(json.dumps(document, indent=2) + "\n")
     (out / f"bench-{stamp}.md").write_text(text)

@@ -24,6 +24,10 @@ die() { printf 'release-image: error: %s\n' "$*" >&2; exit 1; }
 base=$("$here/build.sh")
 sha=$(sha256sum "$tarball" | cut -d' ' -f1)
 
+# One build of a release image at a time; a fleet that waited reuses what the other built.
+exec 8>"/run/lock/intelgraph-release-image-$version.lock"
+flock 8
+
 if [ "$(podman image inspect --format '{{ index .Labels "intelgraph.release.sha256" }} {{ index .Labels "intelgraph.base" }}' "$image" 2>/dev/null)" = "$sha $base" ]; then
     log "reusing $image"
     echo "$image"

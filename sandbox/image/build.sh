@@ -17,6 +17,11 @@ force=${1:-}
 log() { printf 'image: %s\n' "$*" >&2; }
 die() { printf 'image: error: %s\n' "$*" >&2; exit 1; }
 
+# Fleets side by side (INTELGRAPH_SANDBOX_ID) may ask for the image at the same time: one
+# builds it, the others wait and reuse it.
+exec 8>/run/lock/intelgraph-sandbox-host-image.lock
+flock 8
+
 if [ "$force" != "--force" ] && podman image exists "$image"; then
     log "reusing $image"
     echo "$image"

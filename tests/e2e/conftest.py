@@ -6,6 +6,7 @@ the test before it was marked `keeps_fleet` and passed (it proved it changed not
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,13 @@ from sandbox import Fleet
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist (make test-e2e runs two lanes) each worker drives a fleet of its own:
+    # worker gwK takes sandbox INTELGRAPH_SANDBOX_ID + K + 1, so lanes never share a fleet
+    # and leave the default fleet (make demo) alone.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(os.environ.get("INTELGRAPH_SANDBOX_ID") or 0)
+        os.environ["INTELGRAPH_SANDBOX_ID"] = str(base + int(worker[2:]) + 1)
     config.addinivalue_line(
         "markers", "keeps_fleet: the test leaves the fleet as it found it, and checks that"
     )

@@ -124,6 +124,16 @@ class Fleet:
         return f"/run/podman/{self.name}.sock"
 
     @property
+    def reports(self) -> Path:
+        """Where the fleet's runs write their reports (intelgraph_report_dir's parent)."""
+        return ROOT / "reports" / ("" if not self.id else self.name)
+
+    @property
+    def logs(self) -> Path:
+        """Where the tests keep the output of each playbook run against this fleet."""
+        return LOGS / self.name
+
+    @property
     def lb_url(self) -> str:
         return f"http://{self.address(self.groups['lb'][0])}"
 
@@ -138,6 +148,7 @@ class Fleet:
             INTELGRAPH_SANDBOX_ID=str(self.id),
             ANSIBLE_FORCE_COLOR="0",
             ANSIBLE_NOCOLOR="1",
+            INTELGRAPH_TIMINGS_FILE=str(self.reports / "run-timings.json"),
         )
         return env
 
@@ -154,8 +165,8 @@ class Fleet:
         cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}.log"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}.log"
         proc = subprocess.run(
             cmd, cwd=ROOT, env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
         )
@@ -304,8 +315,8 @@ class Fleet:
         cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = LOGS / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}-bg{next(BACKGROUND_RUNS)}.log"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}-bg{next(BACKGROUND_RUNS)}.log"
         with log.open("w") as out:
             out.write(" ".join(cmd) + "\n\n")
             out.flush()
@@ -333,8 +344,8 @@ class Fleet:
         """Run one module ad hoc on the hosts of pattern (e.g. intelgraph.ops.queue_drain on
         ingest1); never raises on failure."""
         cmd = [str(BIN / "ansible"), pattern, "-m", module, "-a", json.dumps(args)]
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = LOGS / f"{time.strftime('%H%M%S')}-{module.rsplit('.', 1)[-1]}.log"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{time.strftime('%H%M%S')}-{module.rsplit('.', 1)[-1]}.log"
         proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         log.write_text(" ".join(cmd) + "\n\n" + output)

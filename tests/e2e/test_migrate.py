@@ -15,8 +15,6 @@ from checks import ledger, services
 from sandbox import ROOT, Fleet, PlaybookRun
 
 WORKSPACE = "/opt/intelgraph/releases/24.1.0"
-MIGRATE_DATA = ROOT / "reports/24.1.0/data/migrate.json"
-BACKFILL_DATA = ROOT / "reports/24.1.0/data/backfill.json"
 MANIFEST_DIR = "/var/lib/intelgraph/manifests"
 ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/migrate/defaults/main.yml").read_text())
 LOCK_KEY = ROLE_DEFAULTS["migrate_lock_key"]
@@ -72,8 +70,10 @@ def flat(text: str) -> str:
 
 
 def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(deployed: Fleet) -> None:
-    MIGRATE_DATA.unlink(missing_ok=True)
-    BACKFILL_DATA.unlink(missing_ok=True)
+    migrate_data = deployed.reports / "24.1.0/data/migrate.json"
+    backfill_data = deployed.reports / "24.1.0/data/backfill.json"
+    migrate_data.unlink(missing_ok=True)
+    backfill_data.unlink(missing_ok=True)
     tools = deployed.groups["tools"][0]
     stamp = f"{WORKSPACE}/node_modules/.bootstrap-stamp"
 
@@ -89,7 +89,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     assert services(deployed) == before
     assert ledger(deployed) == ["0001_base.sql", "0002_ingest_idempotency.sql"]
     assert not table_exists(deployed, "broken_probe")
-    failed = json.loads(MIGRATE_DATA.read_text())
+    failed = json.loads(migrate_data.read_text())
     assert failed["ok"] is False
     assert failed["applied"] == ["0002_ingest_idempotency.sql"]
     assert "intelgraph_no_such_function" in failed["msg"]
@@ -148,7 +148,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     assert backfilled(deployed) == {
         batch: (doc["tenant"], doc["event_count"], doc["event_count"]) for batch, doc in sources.items()
     }
-    data = json.loads(BACKFILL_DATA.read_text())
+    data = json.loads(backfill_data.read_text())
     events = sum(doc["event_count"] for doc in sources.values())
     assert data["verified"] is True
     assert data["totals"] == {
@@ -185,7 +185,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     ]
     assert "Backfilled counts differ from the source manifests in 2 of 12 batches" in flat(mismatch.output)
     assert all(line in flat(mismatch.output) for line in differ)
-    data = json.loads(BACKFILL_DATA.read_text())
+    data = json.loads(backfill_data.read_text())
     assert (data["verified"], data["mismatches"]) == (False, differ)
 
     # Tables or columns the release needs but the migrations did not make stop the upgrade,

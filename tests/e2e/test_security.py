@@ -117,13 +117,14 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
         written = written_since(started)
         names = {str(p.relative_to(ROOT)) for p in written}
         state = f".sandbox/{fleet.name}/state"
+        reports = str(fleet.reports.relative_to(ROOT))
         for expected in (
             str(run.log.relative_to(ROOT)),
-            "reports/24.1.0/release-report.md",
-            "reports/24.1.0/release-report.json",
-            "reports/24.1.0/data/migrate.json",
-            "reports/24.1.0/data/backfill.json",
-            "reports/run-timings.json",
+            f"{reports}/24.1.0/release-report.md",
+            f"{reports}/24.1.0/release-report.json",
+            f"{reports}/24.1.0/data/migrate.json",
+            f"{reports}/24.1.0/data/backfill.json",
+            f"{reports}/run-timings.json",
             f"{state}/window/window.json",
             f"{state}/window/announcements.log",
             f".sandbox/{fleet.name}-traffic.json",

@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import re
 
-from sandbox import ROOT, Fleet
-
-REPORT_DIR = ROOT / "reports" / "24.1.0"
+from sandbox import Fleet
 
 
 def test_validation_measures_and_reports_and_gates_stop_the_run(deployed: Fleet) -> None:
-    for stale in REPORT_DIR.glob("release-report.*"):
+    report_dir = deployed.reports / "24.1.0"
+    for stale in report_dir.glob("release-report.*"):
         stale.unlink()
     with deployed.traffic():
         upgrade = deployed.playbook("playbooks/upgrade.yml")
         assert upgrade.ok, f"upgrade failed, see {upgrade.log}"
 
         # The report: no placeholder left, and its figures are the JSON's.
-        data = json.loads((REPORT_DIR / "release-report.json").read_text())
-        markdown = (REPORT_DIR / "release-report.md").read_text()
+        data = json.loads((report_dir / "release-report.json").read_text())
+        markdown = (report_dir / "release-report.md").read_text()
         assert "[Awaiting Input" not in markdown
         for label, line in [
             ("p95 read latency", "Read p95"),
