@@ -70,7 +70,8 @@ WAITS: dict[str, tuple[str | None, tuple[str, ...]]] = {
         ("Wait until the worker holds no message", "Wait until the ingest queue has drained"),
     ),
     "ingest consuming again": (ROLLOUT, ("Check that the restarted worker consumes",)),
-    "gate window": (None, ("Hold the SLO gates over the observation window",)),
+    # The gates are held in the background; the window is waited out by the task that polls them.
+    "gate window": (None, ("Wait for the SLO gates",)),
     "release commands": (
         None,
         (
