@@ -68,16 +68,26 @@ demo-down: ## remove every container, network and process the sandbox made
 # --- tests ----------------------------------------------------------------------------
 
 .PHONY: test test-no-fleet test-unit test-integration test-e2e lint molecule build
-# The checks that need no fleet run beside Molecule (each one's output printed whole when it
-# ends), then the end-to-end tests.
+# Everything runs at once, each part's output printed whole when it ends: the checks that need
+# no fleet, Molecule (on fleet N) and the end-to-end tests (two lanes, fleets N+1 and N+2).
+# At the end: the whole run's time against its 25-minute target, each part's, and the slowest
+# end-to-end tests (tests/timings.py; it only prints).
+TEST_TARGET_MINUTES ?= 25
+E2E_BUDGET_MINUTES ?= 20
+TIMINGS := .sandbox/test-timings
+# Runs a command, writes how long it took to $(TIMINGS)/<name>.seconds, exits as it did.
+timed = mkdir -p $(TIMINGS); start=$$(date +%s); rc=0; $(2) || rc=$$?; \
+	echo "$$(( $$(date +%s) - start )) rc=$$rc" > $(TIMINGS)/$(1).seconds; exit $$rc
+
 test: deps dist ## install what the tests need and run them all
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-no-fleet molecule
-	$(MAKE) --no-print-directory test-e2e
+	@rm -rf $(TIMINGS); rc=0; \
+	( $(call timed,test,$(MAKE) --no-print-directory -j3 --output-sync=target test-no-fleet molecule test-e2e) ) || rc=$$?; \
+	$(VENV)/bin/python tests/timings.py --dir $(TIMINGS) --junit $(TIMINGS)/e2e.xml \
+		--target-minutes $(TEST_TARGET_MINUTES) --e2e-budget-minutes $(E2E_BUDGET_MINUTES); exit $$rc
 
 test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-integration
+	@$(call timed,test-no-fleet,$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory lint \
+		&& $(MAKE) --no-print-directory test-integration)
 
 test-unit: venv collections ## unit tests (fast, no fleet)
 	$(VENV)/bin/pytest -q tests/unit
@@ -86,10 +96,14 @@ test-integration: venv dist ## the stand-in service against a local Redis and Po
 	$(VENV)/bin/pytest -q tests/integration
 
 # Two lanes: test files are shared out between two fleets side by side (sandboxes N+1 and N+2
-# for INTELGRAPH_SANDBOX_ID=N); E2E_LANES=0 runs them one after another on fleet N.
+# for INTELGRAPH_SANDBOX_ID=N); E2E_LANES=0 runs them one after another on fleet N. Each lane
+# starts its fleets from images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and
+# removes its fleet at the end unless KEEP_FLEETS=1.
 E2E_LANES ?= 2
-test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E=-k name for one)
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile --durations=25 tests/e2e $(E2E)
+E2E_TESTS ?= tests/e2e
+test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E_TESTS=tests/e2e/<file> for one file, E2E="-k name" for one test)
+	@$(call timed,test-e2e,$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile \
+		--durations=25 --junitxml=$(TIMINGS)/e2e.xml $(E2E_TESTS) $(E2E))
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production
@@ -97,9 +111,8 @@ lint: venv collections ## ansible-lint (production profile), yamllint, ruff
 	ruff check .
 	ruff format --check .
 
-SCENARIO ?= default
 molecule: deps dist ## the Molecule scenario: upgrade, rollback, each proved idempotent and verified
-	molecule test -s $(SCENARIO)
+	@$(call timed,molecule,molecule test -s $(SCENARIO))
 
 build: venv ## build the collection tarball
 	ansible-galaxy collection build --force

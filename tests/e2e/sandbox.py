@@ -8,6 +8,7 @@ several run side by side (see inventories/sandbox/group_vars/all.yml).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -32,6 +33,22 @@ BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories/sandbox"
 LOGS = ROOT / ".sandbox/logs"
 PORTS = {"api": 8080, "ingest": 9101}
+# What a deployed and seeded fleet is made of: its images (Fleet.fresh) are saved under a hash
+# of these files and made again when one of them changes.
+FLEET_INPUTS = [
+    "ansible.cfg",
+    "requirements.txt",
+    "meta",
+    "plugins",
+    "roles",
+    "playbooks/site.yml",
+    "inventories/sandbox",
+    "sandbox/image",
+    "sandbox/dist",
+    "sandbox/playbooks/fleet_up.yml",
+    "sandbox/playbooks/fleet_save.yml",
+    "sandbox/playbooks/seed.yml",
+]
 
 
 def sandbox_id() -> int:
@@ -195,6 +212,39 @@ class Fleet:
         """site.yml and the seed; args go to ansible-playbook (e.g. "-e", "@secrets.yml")."""
         run = self.playbook("playbooks/site.yml", "sandbox/playbooks/seed.yml", *args)
         assert run.ok, f"site.yml or seed.yml failed, see {run.log}"
+
+    # --- fleets from images ----------------------------------------------------------------
+
+    def image_key(self) -> str:
+        """The key of this fleet's images: what builds it deployed and seeded, and its name."""
+        return inputs_key(ROOT, FLEET_INPUTS, self.name)
+
+    def images_exist(self, key: str) -> bool:
+        hosts = [h for group in self.groups.values() for h in group]
+        return all(
+            subprocess.run(
+                ["podman", "image", "exists", f"localhost/{self.container(host)}:{key}"], timeout=60
+            ).returncode
+            == 0
+            for host in hosts
+        )
+
+    def fresh(self) -> str:
+        """Start the fleet anew from its images: on 24.0.0, deployed and seeded, as site.yml and
+        the seed leave a new fleet. The images are made first (a new fleet, site.yml, the seed,
+        then sandbox/playbooks/fleet_save.yml) when none were saved from the same inputs.
+        Returns the images' key."""
+        key = self.image_key()
+        if not self.images_exist(key):
+            self.down()
+            self.up()
+            self.deploy()
+            run = self.playbook("sandbox/playbooks/fleet_save.yml", extra_vars={"sandbox_fleet_images": key})
+            assert run.ok, f"fleet_save failed, see {run.log}"
+        self.down()
+        run = self.playbook("sandbox/playbooks/fleet_up.yml", extra_vars={"sandbox_fleet_images": key})
+        assert run.ok, f"fleet_up from images failed, see {run.log}"
+        return key
 
     # --- observing hosts --------------------------------------------------------------
 
@@ -476,6 +526,20 @@ class Fleet:
             if fields.get("event_id") in wanted:
                 dead[fields["event_id"]] = dead.get(fields["event_id"], 0) + 1
         return applied, dead
+
+
+def inputs_key(root: Path, inputs: list[str], name: str) -> str:
+    """A hash of `name` and of every file under the `inputs` (paths relative to `root`, files
+    or directories; caches left out), their paths and their bytes."""
+    digest = hashlib.sha256(name.encode() + b"\0")
+    for top in inputs:
+        base = root / top
+        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for path in paths:
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:

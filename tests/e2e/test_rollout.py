@@ -1,12 +1,14 @@
 """The rollout of upgrade.yml under steady traffic: API hosts drained from HAProxy in serial
 batches, ingest workers quiesced with their queue drained, the subscription latency metric
-checked in Prometheus; and what the run does when a host does not come back or a queue cannot
-drain."""
+checked in Prometheus; the post-upgrade validation and the release report of the same run; and
+what the run does when a host does not come back or a queue cannot drain."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 from checks import (
     assert_every_event_applied_once_or_dead_lettered,
@@ -17,7 +19,7 @@ from checks import (
     served_by,
 )
 
-from sandbox import Fleet
+from sandbox import Fleet, PlaybookRun
 
 TARGET = "24.1.0"
 PREVIOUS = "24.0.0"
@@ -51,10 +53,17 @@ ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
 '''
 
 
-def test_upgrade_rolls_out_with_no_failed_request_and_every_event_once(deployed: Fleet) -> None:
+def test_upgrade_rolls_out_and_validates_with_no_failed_request_and_every_event_once(deployed: Fleet) -> None:
+    """One upgrade under traffic, checked twice over: the rollout (HAProxy, versions, ingest
+    events, the metric), then the validation and the release report of the same run, and the
+    gates run again on the upgraded fleet (validate.yml) with an impossible target and with no
+    data."""
     fleet = deployed
     api = fleet.groups["api"]
     assert set(fleet.versions().values()) == {PREVIOUS}
+    report_dir = fleet.reports / TARGET
+    for stale in report_dir.glob("release-report.*"):
+        stale.unlink()
 
     # 24.0.0 does not export the subscription latency metric, though Prometheus scrapes the API.
     scraped = fleet.module(
@@ -72,7 +81,20 @@ def test_upgrade_rolls_out_with_no_failed_request_and_every_event_once(deployed:
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
         poison = produce_poison(fleet)
         run = fleet.playbook("playbooks/upgrade.yml")
-    assert run.ok, f"upgrade failed, see {run.log}"
+        assert run.ok, f"upgrade failed, see {run.log}"
+        # The gates once more on the upgraded fleet, under the same traffic (see check_validation).
+        strict = fleet.playbook(
+            "playbooks/validate.yml", extra_vars={"validate_window": 10, "validate_read_p95_target": 0.000001}
+        )
+        blind = fleet.playbook(
+            "playbooks/validate.yml",
+            extra_vars={
+                "validate_window": 10,
+                "validate_gates": [
+                    {"name": "absent", "query": "intelgraph_metric_that_does_not_exist", "threshold": 1}
+                ],
+            },
+        )
 
     # Every host moved; no request failed; HAProxy has every API host back.
     assert fleet.versions() == dict.fromkeys(api + fleet.groups["ingest"], TARGET)
@@ -103,6 +125,61 @@ def test_upgrade_rolls_out_with_no_failed_request_and_every_event_once(deployed:
     # 24.1 behaviour: a request without a tenant region claim is refused.
     status, _ = fleet.http("api1", 8080, "/api/v1/entities/e2e", {"X-Tenant-Id": "t1"})
     assert status == 403
+
+    check_validation(fleet, report_dir, strict, blind)
+
+
+def check_validation(fleet: Fleet, report_dir: Path, strict: PlaybookRun, blind: PlaybookRun) -> None:
+    """Post-upgrade validation and the release report of a successful upgrade under traffic;
+    `strict` and `blind` are validate.yml runs after it with an impossible read p95 target and
+    with a gate on a metric that does not exist."""
+    # The report: no placeholder left, and its figures are the JSON's.
+    data = json.loads((report_dir / "release-report.json").read_text())
+    markdown = (report_dir / "release-report.md").read_text()
+    assert "[Awaiting Input" not in markdown
+    for label, line in [
+        ("p95 read latency", "Read p95"),
+        ("p95 write latency", "Write p95"),
+        ("Error rate", "Error\u2011rate"),  # the note spells it with a non-breaking hyphen
+        ("p95 subscription latency", "Sub p95"),
+        ("p95 ingest latency", "Ingest p95"),
+    ]:
+        assert f"- {line}: {data['values'][label]}\n" in markdown
+    assert f"**Date:** {data['values']['Date of release']}" in markdown
+    gates = {g["name"]: g for g in data["validation"]["gates"]}
+    assert set(gates) == {"read_p95", "write_p95", "subscription_p95", "ingest_p95", "error_rate"}
+    assert all(g["status"] == "pass" and g["samples"] > 0 for g in gates.values())
+    assert data["values"]["p95 read latency"] == f"{gates['read_p95']['worst'] * 1000:.1f} ms"
+    assert data["versions"] == dict.fromkeys(fleet.groups["api"] + fleet.groups["ingest"], TARGET)
+    assert {s["role"] for s in data["signoffs"]} == {"Release Captain", "On-call SRE"}
+
+    # The hit ratio is the window's: hits and misses measured by the report match a
+    # ratio within [0, 1] and at least the 75% floor on the sandbox's traffic.
+    cache = data["validation"]["cache"]
+    assert cache["hits"] + cache["misses"] > 0
+    assert cache["ratio"] == cache["hits"] / (cache["hits"] + cache["misses"])
+    assert cache["ratio"] >= 0.75
+
+    # A replayed batch changed no row: counted again here in PostgreSQL.
+    with fleet.pg() as db:
+        for replay in data["validation"]["replay"]:
+            rows = db.execute("SELECT count(*) FROM ingest_events WHERE batch_id = %s", (replay["batch_id"],))
+            assert rows.fetchone()[0] == replay["rows_before"] == replay["rows_after"]
+            keys = db.execute(
+                "SELECT count(*) FROM ingest_idempotency_keys WHERE batch_id = %s", (replay["batch_id"],)
+            ).fetchone()[0]
+            assert keys == replay["events"]
+
+    # An impossible target fails the run, naming the query and the value measured.
+    assert not strict.ok
+    assert re.search(
+        r"gate read_p95 failed: worst [0-9.e-]+ .*intelgraph_http_request_duration_seconds_bucket",
+        strict.output,
+    )
+
+    # A gate with no data is inconclusive and stops the run.
+    assert not blind.ok
+    assert "gate absent is inconclusive" in blind.output
 
 
 def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(deployed: Fleet) -> None:

@@ -1,0 +1,85 @@
+"""Print where `make test`'s time went: the whole run against its target, each part (unit, lint
+and integration; Molecule; the end-to-end suite against its budget) and the slowest end-to-end
+tests, their fleet set-up included. It only prints: a run over its budget still passes or fails
+on its tests alone.
+
+usage: tests/timings.py --dir .sandbox/test-timings --junit .sandbox/test-timings/e2e.xml
+                        --target-minutes 25 --e2e-budget-minutes 20 [--slowest 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+PARTS = {"test-no-fleet": "unit, lint, integration", "molecule": "Molecule", "test-e2e": "end-to-end"}
+
+
+def minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def read_parts(directory: Path) -> dict[str, float]:
+    """{part: seconds} of the parts whose time was recorded (`<part>.seconds` files)."""
+    found = {}
+    for part in [*PARTS, "test"]:
+        path = directory / f"{part}.seconds"
+        if path.exists():
+            found[part] = float(path.read_text().split()[0])
+    return found
+
+
+def slowest_tests(junit: Path, count: int) -> list[tuple[float, str]]:
+    """The `count` longest test cases of a JUnit XML report: (seconds, file::name)."""
+    if not junit.exists():
+        return []
+    cases = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        module = case.get("classname", "").replace(".", "/")
+        cases.append((float(case.get("time", 0)), f"{module}.py::{case.get('name')}"))
+    return sorted(cases, reverse=True)[:count]
+
+
+def summary(parts: dict[str, float], tests: list[tuple[float, str]], target: float, budget: float) -> str:
+    lines = []
+    if "test" in parts:
+        total = parts["test"]
+        verdict = "within" if total <= target * 60 else "OVER"
+        lines.append(f"make test: {minutes(total)} ({verdict} its {target:g}-minute target)")
+    for part, label in PARTS.items():
+        if part in parts:
+            note = ""
+            if part == "test-e2e":
+                left = budget * 60 - parts[part]
+                note = f"  (budget {budget:g}m: {minutes(abs(left))} {'left' if left >= 0 else 'OVER'})"
+            lines.append(f"  {label:<26}{minutes(parts[part]):>8}{note}")
+    if tests:
+        lines.append("slowest end-to-end tests (fleet set-up included):")
+        lines.extend(f"  {minutes(seconds):>8}  {name}" for seconds, name in tests)
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--junit", type=Path, required=True)
+    parser.add_argument("--target-minutes", type=float, default=25)
+    parser.add_argument("--e2e-budget-minutes", type=float, default=20)
+    parser.add_argument("--slowest", type=int, default=15)
+    args = parser.parse_args(argv)
+    print(
+        summary(
+            read_parts(args.dir),
+            slowest_tests(args.junit, args.slowest),
+            args.target_minutes,
+            args.e2e_budget_minutes,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
