@@ -20,10 +20,10 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     open_window,
     parse_deadline,
     phase_timings,
-    redact_url,
     refusal,
     remaining,
     should_retry,
+    shown_webhook,
     token_header,
     webhook_url_ok,
 )
@@ -183,9 +183,9 @@ def test_webhook_urls(url: str, ok: bool) -> None:
     assert webhook_url_ok(url) is ok
 
 
-def test_redact_url_hides_the_path() -> None:
-    assert redact_url("https://hooks.example.net/services/T0/B1/secret") == "https://hooks.example.net/…"
-    assert "secret" not in redact_url("hooks.example.net/secret")
+def test_the_webhook_is_shown_without_its_path() -> None:
+    assert shown_webhook("https://hooks.example.net/services/T0/B1/secret") == "https://hooks.example.net/…"
+    assert "secret" not in shown_webhook("hooks.example.net/secret")
 
 
 def test_parse_deadline() -> None:
