@@ -65,7 +65,11 @@ options:
     type: int
     default: 300
   command_timeout:
-    description: Seconds each command may run before it is stopped and the module fails; V(0) for no limit.
+    description:
+      - Seconds each command may run before it is stopped and the module fails. A command that runs
+        longer is stopped with its whole process group (the command and every process it started get
+        C(SIGTERM), then C(SIGKILL) 5 seconds later if any is left).
+      - Must be more than 0; V(0), which would mean no limit, is refused.
     type: int
     default: 1800
 attributes:
@@ -165,6 +169,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._postgres import (
     postgres_error_types,
     qualified_name,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 
 try:
     from psycopg import errors as pg_errors
@@ -330,6 +335,9 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    problems = timeout_errors({name: params[name] for name in ("lock_timeout", "command_timeout")})
+    if problems:
+        module.fail_json(msg=f"Bad option: {'; '.join(problems)}. Fix the module's options and run again.")
     try:
         lock_ids(params["lock_key"])
         lock_timeout_setting(params["lock_timeout"])
