@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
 TAIL_LINES = 5
+# The password of `scheme://user:password@host`, for URLs urlsplit refuses.
+URL_PASSWORD = re.compile(r"://[^/?#@:]*:([^/?#@]+)@")
 # Seconds a timed-out command's process group has, after SIGTERM, before it gets SIGKILL.
 STOP_GRACE = 5.0
 
@@ -68,8 +70,9 @@ def env_secrets(env: Mapping[str, str]) -> set[str]:
         if "://" in value:
             try:
                 password = urlsplit(value).password
-            except ValueError:
-                password = None
+            except ValueError:  # a malformed URL (a client quotes it whole in its error)
+                found = URL_PASSWORD.search(value)
+                password = found.group(1) if found else None
             if password:
                 secrets.update({password, unquote(password)})
     return {secret for secret in secrets if secret}
