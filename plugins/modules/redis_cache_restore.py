@@ -23,7 +23,7 @@ description:
   - After writing, waits until every replica connected to the node has acknowledged the writes
     (C(WAIT)), and fails if one did not within O(replica_timeout).
   - Runs on a host that has the snapshot file, C(redis-server) and the Python redis library (the Redis host).
-version_added: 1.1.0
+version_added: 1.0.0
 author: IntelGraph SRE
 extends_documentation_fragment:
   - intelgraph.ops.redis

@@ -22,7 +22,7 @@ description:
     C(<release>.completed-<UTC time>.json), so the next upgrade to the release starts a new ledger.
     With O(phase) and O(hosts), only once every one of those hosts has that phase done; otherwise
     the ledger stays, and RV(incomplete) names the hosts still to do.
-version_added: 1.1.0
+version_added: 1.0.0
 author: IntelGraph SRE
 attributes:
   check_mode:
