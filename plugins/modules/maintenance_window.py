@@ -219,6 +219,7 @@ import urllib.error
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_data, redact_text
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
@@ -266,7 +267,7 @@ def deliver(module: AnsibleModule, message: dict[str, Any]) -> dict[str, Any]:
         except urllib.error.HTTPError as exc:
             status = exc.code
             outcome.update(status=status, error=f"HTTP {exc.code} {exc.reason}")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, UrlsConnectionError) as exc:
             outcome.update(status=None, error=redact_text(str(getattr(exc, "reason", exc))))
         if outcome["delivered"] or not should_retry(status) or attempt == params["retries"]:
             break

@@ -112,6 +112,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     prometheus_argument_spec,
     read_sample_ages,
     series_names_query,
+    tls_options,
     wait_for_series,
 )
 
@@ -141,7 +142,12 @@ def main() -> None:
     try:
         ages, missing, stale, elapsed = wait_for_series(
             lambda: read_sample_ages(
-                params["prometheus_url"], metric, label, params["matchers"], params["timeout"]
+                params["prometheus_url"],
+                metric,
+                label,
+                params["matchers"],
+                params["timeout"],
+                tls=tls_options(params),
             ),
             expected,
             params["max_age"],

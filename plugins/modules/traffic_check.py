@@ -84,6 +84,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     PrometheusError,
     instant,
     prometheus_argument_spec,
+    tls_options,
 )
 from ansible_collections.intelgraph.ops.plugins.module_utils._traffic import describe, judge
 
@@ -99,7 +100,9 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     try:
-        samples = instant(params["prometheus_url"], params["query"], params["timeout"])
+        samples = instant(
+            params["prometheus_url"], params["query"], params["timeout"], tls=tls_options(params)
+        )
         verdict = judge(samples, params["max_rate"], params["force"])
     except PrometheusError as exc:
         module.fail_json(
