@@ -91,11 +91,12 @@ E2E_LANES ?= 2
 test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E=-k name for one)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile --durations=25 tests/e2e $(E2E)
 
-lint: venv collections ## ansible-lint (production profile), yamllint, ruff
+lint: venv collections ## ansible-lint (production profile), yamllint, ruff, ansible-test sanity
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production
 	yamllint --strict .
 	ruff check .
 	ruff format --check .
+	.ci/sanity
 
 SCENARIO ?= default
 molecule: deps dist ## the Molecule scenario: upgrade, rollback, each proved idempotent and verified

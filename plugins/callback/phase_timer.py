@@ -9,7 +9,7 @@ name: phase_timer
 type: aggregate
 short_description: Write the duration of every phase and host of a run to a JSON file
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 description:
   - Each play of the collection's playbooks is a phase of the upgrade. This callback records, per play,
     its wall time and, per host, the time from the host's first task to its last, and rewrites a JSON

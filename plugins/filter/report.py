@@ -35,7 +35,7 @@ def format_gate_value(spec: dict[str, Any], gates: dict[str, Any]) -> str:
 def url_template(template: str, values: dict[str, Any]) -> str:
     """Fill `{name}` fields of a link template; a field without a value is an error naming it.
     The link is returned, and the template shown, without secrets (the report is shared)."""
-    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    fields = {part[1] for part in string.Formatter().parse(template) if part[1]}
     missing = sorted(fields - set(values))
     if missing:
         raise AnsibleFilterError(

@@ -18,7 +18,7 @@ description:
     or plain TCP, with the Python standard library only.
   - Changes nothing. Use it after M(community.docker.docker_container) has (re)created the container.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   name:
     description: Name (or ID) of the container.

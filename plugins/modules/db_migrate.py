@@ -23,7 +23,7 @@ description:
   - Every command's output is returned; values of O(env_file) that are secrets (variables named like a
     password, secret or token, and the passwords of URLs) are masked in it.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.postgres
 options:
@@ -75,7 +75,8 @@ options:
 attributes:
   check_mode:
     support: partial
-    description:
+    description: Runs in check mode without changing anything.
+    details:
       - In check mode no lock is taken and no command runs; the module connects, reads the ledger and
         reports C(changed=false), so it cannot tell whether migrations are pending.
   diff_mode:

@@ -21,7 +21,7 @@ description:
     the passwords of URLs) are masked in everything the module returns, as M(intelgraph.ops.db_migrate)
     masks them, and URLs in its messages are shown without their userinfo.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   tenants:
     description: The representative tenants.
@@ -125,7 +125,7 @@ def read_env_file(path: str) -> dict[str, str]:
         for line in handle:
             line = line.strip()
             if line and not line.startswith("#") and "=" in line:
-                name, _, value = line.partition("=")
+                name, _sep, value = line.partition("=")
                 values[name.strip()] = value.strip().strip("'\"")
     return values
 

@@ -25,7 +25,7 @@ description:
     closed first, as failed, and its end announced, so every window opened is also closed.
   - Runs on the controller (delegate it to C(localhost)).
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   state:
     description: What to do with the window.
@@ -365,8 +365,8 @@ def main() -> None:
             "reason": {"type": "str", "default": ""},
             "webhook_url": {"type": "str", "default": "", "no_log": True},
             "webhook_token": {"type": "str", "default": "", "no_log": True},
-            "webhook_token_header": {"type": "str", "default": "Authorization"},
-            "webhook_token_scheme": {"type": "str", "default": "Bearer"},
+            "webhook_token_header": {"type": "str", "default": "Authorization", "no_log": False},
+            "webhook_token_scheme": {"type": "str", "default": "Bearer", "no_log": False},
             "validate_certs": {"type": "bool", "default": True},
             "retries": {"type": "int", "default": 3},
             "retry_delay": {"type": "float", "default": 2},

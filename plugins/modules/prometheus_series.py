@@ -23,7 +23,7 @@ description:
     restarted gets scraped; then fails naming every host without a series or with only old samples.
   - Changes nothing.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.prometheus

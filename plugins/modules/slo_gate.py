@@ -17,7 +17,7 @@ description:
     unless O(fail_on_inconclusive=false).
   - Returns every measured value of every gate, for the release report.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.prometheus
 options:

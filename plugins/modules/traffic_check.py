@@ -15,7 +15,7 @@ description:
   - A query that matches no series counts as no traffic (the API has counted no request yet). A
     query Prometheus cannot answer fails the module.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.prometheus

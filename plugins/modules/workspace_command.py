@@ -21,7 +21,7 @@ description:
     command and every process it started get C(SIGTERM), then C(SIGKILL) 5 seconds later if any is
     left), and the module fails saying so.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   command:
     description: The command line.
@@ -49,7 +49,8 @@ options:
 attributes:
   check_mode:
     support: partial
-    description: In check mode the env file is read but the command is not run; the module says so and reports no change.
+    description: Runs in check mode without changing anything.
+    details: In check mode the env file is read but the command is not run; the module says so and reports no change.
   diff_mode:
     support: none
     description: No diff is produced.
@@ -83,7 +84,7 @@ stdout:
   returned: when the command ran
   type: str
 stdout_lines:
-  description: O(stdout) as lines.
+  description: RV(stdout) as lines.
   returned: when the command ran
   type: list
   elements: str
@@ -92,7 +93,7 @@ stderr:
   returned: when the command ran
   type: str
 stderr_lines:
-  description: O(stderr) as lines.
+  description: RV(stderr) as lines.
   returned: when the command ran
   type: list
   elements: str

@@ -67,7 +67,7 @@ def test_queries_pass_the_tls_options_to_open_url(monkeypatch: pytest.MonkeyPatc
     seen: dict[str, Any] = {}
 
     class Answer:
-        def __enter__(self) -> Answer:
+        def __enter__(self) -> Any:
             return self
 
         def __exit__(self, *args: object) -> None:
