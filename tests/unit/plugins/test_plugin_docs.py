@@ -92,3 +92,19 @@ def test_the_changelog_is_produced_as_markdown() -> None:
     config = yaml.safe_load((ROOT / "changelogs/config.yaml").read_text())
     assert config["output_formats"] == ["md"]
     assert config["changelog_filename_template"].endswith(".md")
+
+
+def test_the_sanity_ignores_match_ansible_core_and_say_why() -> None:
+    from ansible.release import __version__
+
+    major_minor = ".".join(__version__.split(".")[:2])
+    ignores = ROOT / f"tests/sanity/ignore-{major_minor}.txt"
+    assert ignores.is_file(), f"no sanity ignore file for ansible-core {major_minor}"
+    for number, line in enumerate(ignores.read_text().splitlines(), start=1):
+        entry, sep, why = line.partition(" # ")
+        assert sep and why.strip() and len(entry.split()) == 2, (
+            f"{ignores.name}:{number} needs one entry and a reason"
+        )
+        assert (ROOT / entry.split()[0]).exists(), (
+            f"{ignores.name}:{number}: {entry.split()[0]} does not exist"
+        )
