@@ -148,6 +148,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._container import (
     summarise,
     version_matches,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 
 def http_get(
@@ -255,7 +256,10 @@ def main() -> None:
                     state=state,
                     elapsed=round(time.monotonic() - started, 1),
                 )
-            ready, detail = False, f"ready, but {params['version_url']} reports version {reported}"
+            ready, detail = (
+                False,
+                f"ready, but {redact_url(params['version_url'])} reports version {reported}",
+            )
         elif ready:
             module.exit_json(
                 changed=False,
@@ -268,7 +272,7 @@ def main() -> None:
         if time.monotonic() - started >= params["timeout"]:
             fail(
                 f"container {name} ({image}) runs but is not ready after {params['timeout']} s: "
-                f"{params['url']} answered {detail}.",
+                f"{redact_url(params['url'])} answered {detail}.",
                 detail,
                 image=image,
                 state=state,

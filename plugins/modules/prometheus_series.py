@@ -115,6 +115,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     tls_options,
     wait_for_series,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 
 def main() -> None:
@@ -156,7 +157,7 @@ def main() -> None:
         )
     except PrometheusError as exc:
         module.fail_json(
-            msg=f"Prometheus could not answer {query}: {exc}. Is it running at {params['prometheus_url']}?",
+            msg=f"Prometheus could not answer {query}: {exc}. Is it running at {redact_url(params['prometheus_url'])}?",
             query=query,
         )
 
@@ -171,7 +172,7 @@ def main() -> None:
     if missing or stale:
         module.fail_json(
             msg=(
-                f"Prometheus at {params['prometheus_url']} lacks fresh samples after {elapsed:.0f}s: "
+                f"Prometheus at {redact_url(params['prometheus_url'])} lacks fresh samples after {elapsed:.0f}s: "
                 f"{describe_series(metric, label, missing, stale, params['max_age'])}. Check that those "
                 f"hosts run a release exporting {metric} and that Prometheus scrapes them (its targets page)."
             ),

@@ -122,3 +122,17 @@ def test_the_module_records_the_window_without_secrets(tmp_path: Path) -> None:
     assert SECRET not in json.dumps({k: v for k, v in result.items() if k != "invocation"})
     for name in ("window.json", "announcements.log"):
         assert SECRET not in (tmp_path / name).read_text()
+
+
+@pytest.mark.parametrize(
+    ("module", "args"),
+    [
+        ("prometheus_series", {"metric": "up", "expected": ["api1"], "wait_timeout": 0}),
+        ("traffic_check", {"max_rate": 1}),
+    ],
+)
+def test_an_unreachable_prometheus_is_named_without_its_password(module: str, args: dict) -> None:
+    result = run_module(module, {"prometheus_url": f"http://ops:{SECRET}@127.0.0.1:9", "timeout": 2, **args})
+    assert result["failed"]
+    assert "http://***@127.0.0.1:9" in result["msg"]
+    assert SECRET not in json.dumps({k: v for k, v in result.items() if k != "invocation"})
