@@ -105,11 +105,12 @@ test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E_TESTS=tests/e2
 	@$(call timed,test-e2e,$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile \
 		--durations=25 --junitxml=$(TIMINGS)/e2e.xml $(E2E_TESTS) $(E2E))
 
-lint: venv collections ## ansible-lint (production profile), yamllint, ruff
+lint: venv collections ## ansible-lint (production profile), yamllint, ruff, ansible-test sanity
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production
 	yamllint --strict .
 	ruff check .
 	ruff format --check .
+	.ci/sanity
 
 molecule: deps dist ## the Molecule scenario: upgrade, rollback, each proved idempotent and verified
 	@$(call timed,molecule,molecule test -s $(SCENARIO))

@@ -9,7 +9,7 @@ name: phase_timer
 type: aggregate
 short_description: Write the duration of every phase and host of a run to a JSON file
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 description:
   - Each play of the collection's playbooks is a phase of the upgrade. This callback records, per play,
     its wall time and, per host, the time from the host's first task to its last, and rewrites a JSON
@@ -68,7 +68,10 @@ class CallbackModule(CallbackBase):
                 rows.append({"phase": phase["name"], "host": host, "seconds": round(span[1] - span[0], 3)})
         document = {"started": self.started, "updated": time.time(), "phases": self.phases, "rows": rows}
         partial = path + ".partial"
-        with open(partial, "w") as handle:
+        # Report data: only its owner reads it.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a partial file left by an older run keeps its mode otherwise
+        with open(descriptor, "w") as handle:
             json.dump(document, handle, indent=2)
         os.replace(partial, path)
 

@@ -16,4 +16,17 @@ options:
     description: Seconds to wait for each answer from Prometheus.
     type: float
     default: 10.0
+  validate_certs:
+    description: Verify the TLS certificate of an C(https://) O(prometheus_url).
+    type: bool
+    default: true
+  ca_path:
+    description: CA certificates (PEM) to verify Prometheus's certificate with, instead of the system's.
+    type: path
+  client_cert:
+    description: Client certificate (PEM) presented to Prometheus, when it asks for one (mutual TLS).
+    type: path
+  client_key:
+    description: Private key (PEM) of O(client_cert), when it is not in that file.
+    type: path
 """

@@ -9,6 +9,7 @@ import string
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 
 def format_gate_value(spec: dict[str, Any], gates: dict[str, Any]) -> str:
@@ -32,12 +33,15 @@ def format_gate_value(spec: dict[str, Any], gates: dict[str, Any]) -> str:
 
 
 def url_template(template: str, values: dict[str, Any]) -> str:
-    """Fill `{name}` fields of a link template; a field without a value is an error naming it."""
-    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    """Fill `{name}` fields of a link template; a field without a value is an error naming it.
+    The link is returned, and the template shown, without secrets (the report is shared)."""
+    fields = {part[1] for part in string.Formatter().parse(template) if part[1]}
     missing = sorted(fields - set(values))
     if missing:
-        raise AnsibleFilterError(f"url_template: no value for {', '.join(missing)} in {template!r}")
-    return template.format_map(values)
+        raise AnsibleFilterError(
+            f"url_template: no value for {', '.join(missing)} in {redact_url(template)!r}"
+        )
+    return redact_url(template.format_map(values))
 
 
 def awx_signoff(approval: dict[str, Any], workflow_job_id: Any = "") -> dict[str, Any]:

@@ -11,21 +11,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text, redact_url
+
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 URL = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
 RESIDENCY_MODES = ("off", "permissive", "strict")
 BOOLEANS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 # Inputs whose value is a secret, never shown; and URLs, shown without their path (chat
-# webhooks carry their token in it).
+# webhooks carry their token in it). Any other value is shown with the URLs in it redacted
+# (no `user:password@`, no token in a query string).
 SECRET = ("intelgraph_window_webhook_token",)
 URLS = ("intelgraph_window_webhook_url",)
-
-
-def without_path(value: str) -> str:
-    """A URL cut after its host: `https://hooks.example.net/…`."""
-    match = re.match(r"^([^/?#]*//[^/?#]*|[^/?#]*)(.?)", value)
-    head, rest = (match.group(1), match.group(2)) if match else ("", value)
-    return head + ("/…" if rest else "")
 
 
 def shown(name: str, value: Any) -> str:
@@ -33,8 +29,8 @@ def shown(name: str, value: Any) -> str:
     if name in SECRET:
         return f"{name}=(hidden)"
     if name in URLS and isinstance(value, str):
-        return f"{name}={without_path(value)}"
-    return f"{name}={value}"
+        return f"{name}={redact_url(value, keep_path=False)}"
+    return f"{name}={redact_text(str(value))}"
 
 
 def as_int(value: Any) -> int | None:

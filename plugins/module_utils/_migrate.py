@@ -5,9 +5,11 @@ secrets out of results, running the workspace's commands and saying what they di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +19,10 @@ from urllib.parse import unquote, urlsplit
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
 TAIL_LINES = 5
+# The password of `scheme://user:password@host`, for URLs urlsplit refuses.
+URL_PASSWORD = re.compile(r"://[^/?#@:]*:([^/?#@]+)@")
+# Seconds a timed-out command's process group has, after SIGTERM, before it gets SIGKILL.
+STOP_GRACE = 5.0
 
 
 def parse_env_file(text: str, source: str = "env file") -> dict[str, str]:
@@ -64,8 +70,9 @@ def env_secrets(env: Mapping[str, str]) -> set[str]:
         if "://" in value:
             try:
                 password = urlsplit(value).password
-            except ValueError:
-                password = None
+            except ValueError:  # a malformed URL (a client quotes it whole in its error)
+                found = URL_PASSWORD.search(value)
+                password = found.group(1) if found else None
             if password:
                 secrets.update({password, unquote(password)})
     return {secret for secret in secrets if secret}
@@ -82,6 +89,8 @@ class CommandResult:
     seconds: float
     changed: bool = False
     timed_out: bool = False
+    # How a timed-out command's process group was stopped: "SIGTERM", "SIGKILL" or "".
+    stopped_with: str = ""
 
     def as_dict(self) -> dict[str, object]:
         result = asdict(self)
@@ -103,28 +112,107 @@ def command_argv(command: str) -> list[str]:
 
 
 def run_command(
-    command: str, cwd: str, env: Mapping[str, str], timeout: float | None = None
+    command: str,
+    cwd: str,
+    env: Mapping[str, str],
+    timeout: float | None = None,
+    grace: float = STOP_GRACE,
 ) -> CommandResult:
-    """Run one command in ``cwd`` with ``env`` added to this process's environment."""
+    """Run one command in ``cwd`` with ``env`` added to this process's environment.
+
+    The command leads a process group of its own. When it runs past ``timeout`` seconds, the
+    whole group (the command and every process it started: make's recipes, pnpm's node) gets
+    SIGTERM, then SIGKILL if any of it is still there ``grace`` seconds later, so that nothing
+    it started goes on running against the database after the module has given up."""
     started = time.monotonic()
     merged = {**os.environ, **env}
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             command_argv(command),
             cwd=cwd,
             env=merged,
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout or None,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return CommandResult(
-            command, -1, _text(exc.stdout), _text(exc.stderr), time.monotonic() - started, timed_out=True
+            errors="replace",
+            start_new_session=True,
         )
     except OSError as exc:
         return CommandResult(command, 127, "", f"cannot run '{command}': {exc}", time.monotonic() - started)
-    return CommandResult(command, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        signal_name = stop_process_group(proc, grace)
+        stdout, stderr = _drain(proc, grace)
+        return CommandResult(
+            command,
+            -1,
+            stdout,
+            stderr,
+            time.monotonic() - started,
+            timed_out=True,
+            stopped_with=signal_name,
+        )
+    return CommandResult(command, proc.returncode, stdout, stderr, time.monotonic() - started)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a running process of the process group ``pgid`` is left. A zombie (ended, not
+    yet reaped by whoever inherited it) does not count. Reads /proc where there is one."""
+    if os.path.isdir("/proc/self"):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+        return False
+    try:  # pragma: no cover - systems without /proc
+        os.killpg(pgid, 0)
+    except ProcessLookupError:  # pragma: no cover
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    return True  # pragma: no cover
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = STOP_GRACE) -> str:
+    """Stop the process group that ``proc`` leads: SIGTERM, then SIGKILL after ``grace``
+    seconds if a member is left. Returns the last signal sent ("" when the group was gone)."""
+    pgid = proc.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        proc.wait()
+        return ""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, so that a finished group is seen as gone
+        if not group_alive(pgid):
+            return "SIGTERM"
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    proc.wait()
+    return "SIGKILL"
+
+
+def _drain(proc: subprocess.Popen, grace: float) -> tuple[str, str]:
+    """What a stopped command printed; pipes still held open by a process that left the
+    group (setsid) are given up on after ``grace`` seconds."""
+    try:
+        stdout, stderr = proc.communicate(timeout=max(grace, 1.0))
+    except subprocess.TimeoutExpired:
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        return "", ""
+    return _text(stdout), _text(stderr)
 
 
 def _text(value: str | bytes | None) -> str:
@@ -155,8 +243,17 @@ def output_tail(result: CommandResult, lines: int = TAIL_LINES) -> str:
 def command_failure_message(result: CommandResult, workspace: str, applied: Sequence[str]) -> str:
     """What went wrong with a workspace command, what it left behind and what to do."""
     if result.timed_out:
+        how = {
+            "SIGTERM": "SIGTERM",
+            "SIGKILL": "SIGTERM, then SIGKILL as some of it was still running",
+        }.get(result.stopped_with, "")
         what = (
             f"'{result.command}' did not finish within {result.seconds:.0f} s in {workspace} and was stopped"
+            + (
+                f" with its whole process group (the command and every process it started: {how})"
+                if how
+                else ""
+            )
         )
     else:
         what = f"'{result.command}' failed with exit code {result.rc} in {workspace}"

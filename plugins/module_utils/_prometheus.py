@@ -11,9 +11,15 @@ import re
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text, redact_url
+
+# The TLS options of prometheus_argument_spec(), as open_url() takes them.
+TLS_OPTIONS = ("validate_certs", "ca_path", "client_cert", "client_key")
 
 
 class PrometheusError(Exception):
@@ -25,14 +31,27 @@ def prometheus_argument_spec() -> dict[str, dict[str, Any]]:
     return {
         "prometheus_url": {"type": "str", "default": "http://127.0.0.1:9090"},
         "timeout": {"type": "float", "default": 10.0},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "client_cert": {"type": "path"},
+        "client_key": {"type": "path", "no_log": False},
     }
 
 
-def api_get(base_url: str, path: str, params: dict[str, Any], timeout: float) -> Any:
-    """GET an API path; return its `data`, raising PrometheusError on any failure."""
+def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The TLS options of a module's parameters, for open_url()."""
+    return {name: params.get(name) for name in TLS_OPTIONS if params.get(name) is not None}
+
+
+def api_get(
+    base_url: str, path: str, params: dict[str, Any], timeout: float, tls: Mapping[str, Any] | None = None
+) -> Any:
+    """GET an API path; return its `data`, raising PrometheusError on any failure. Errors show
+    the URL without its secrets (a user:password@ of a Prometheus behind basic auth)."""
     url = f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
+    shown = redact_url(url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with open_url(url, method="GET", timeout=timeout, **dict(tls or {})) as response:
             body = json.load(response)
     except urllib.error.HTTPError as exc:
         try:
@@ -40,22 +59,26 @@ def api_get(base_url: str, path: str, params: dict[str, Any], timeout: float) ->
             detail = f"{error.get('errorType')}: {error.get('error')}"
         except ValueError:
             detail = exc.reason
-        raise PrometheusError(f"{url}: HTTP {exc.code}: {detail}") from exc
-    except (OSError, ValueError) as exc:
-        raise PrometheusError(f"{url}: {exc}") from exc
+        raise PrometheusError(f"{shown}: HTTP {exc.code}: {detail}") from exc
+    except (OSError, ValueError, UrlsConnectionError) as exc:  # no answer, a TLS failure, not JSON
+        raise PrometheusError(f"{shown}: {redact_text(str(exc))}") from exc
     if body.get("status") != "success":
-        raise PrometheusError(f"{url}: {body.get('errorType')}: {body.get('error')}")
+        raise PrometheusError(f"{shown}: {body.get('errorType')}: {body.get('error')}")
     return body["data"]
 
 
 def instant(
-    base_url: str, query: str, timeout: float = 10.0, at: float | None = None
+    base_url: str,
+    query: str,
+    timeout: float = 10.0,
+    at: float | None = None,
+    tls: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """An instant query: [{"metric": {labels}, "value": float, "time": float}, ...]."""
     params: dict[str, Any] = {"query": query}
     if at is not None:
         params["time"] = at
-    data = api_get(base_url, "/api/v1/query", params, timeout)
+    data = api_get(base_url, "/api/v1/query", params, timeout, tls)
     if data.get("resultType") == "scalar":
         ts, value = data["result"]
         return [{"metric": {}, "value": to_float(value), "time": float(ts)}]
@@ -155,14 +178,19 @@ def merge_ages(*ages: dict[str, float]) -> dict[str, float]:
 
 
 def read_sample_ages(
-    base_url: str, metric: str, label: str, matchers: dict[str, str] | None = None, timeout: float = 10.0
+    base_url: str,
+    metric: str,
+    label: str,
+    matchers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    tls: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Ask Prometheus, per value of label, for the age of the newest sample of the metric."""
-    named = instant(base_url, series_names_query(metric, matchers), timeout)
+    named = instant(base_url, series_names_query(metric, matchers), timeout, tls=tls)
     names = sorted({s["metric"]["__name__"] for s in named if s["metric"].get("__name__")})
     return merge_ages(
         *(
-            sample_ages(instant(base_url, newest_sample_query(n, label, matchers), timeout), label)
+            sample_ages(instant(base_url, newest_sample_query(n, label, matchers), timeout, tls=tls), label)
             for n in names
         )
     )

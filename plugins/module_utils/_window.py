@@ -10,6 +10,8 @@ import datetime
 import re
 from typing import Any
 
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
+
 OUTCOMES = ("succeeded", "failed")
 URL_PATTERN = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
 
@@ -44,10 +46,10 @@ def webhook_url_ok(url: str) -> bool:
     return bool(URL_PATTERN.match(url))
 
 
-def redact_url(url: str) -> str:
-    """A URL with its path and query hidden: chat webhooks carry their secret in the path."""
-    match = re.match(r"^([a-z][a-z0-9+.-]*://[^/?#]*)", url, re.IGNORECASE)
-    return (match.group(1) + "/…") if match else "(not a URL)"
+def shown_webhook(url: str) -> str:
+    """The webhook URL as messages show it: its host only (no userinfo), since chat webhooks
+    carry their secret in the path."""
+    return redact_url(url, keep_path=False)
 
 
 def open_window(
@@ -74,7 +76,8 @@ def open_window(
         "start": iso(now),
         "deadline": iso(end),
         "minutes": round((end - now) / 60, 2),
-        "links": dict(links or {}),
+        # Kept and announced without secrets (no userinfo, no token in a query string).
+        "links": {str(name): redact_url(url) for name, url in (links or {}).items()},
         "phases": [],
     }
 
@@ -171,7 +174,7 @@ def announcement(window: dict[str, Any], fleet: str = "") -> dict[str, Any]:
         "window_id": window["id"],
         "start": window["start"],
         "deadline": window["deadline"],
-        "links": window.get("links", {}),
+        "links": {str(name): redact_url(url) for name, url in window.get("links", {}).items()},
     }
     if fleet:
         message["fleet"] = fleet

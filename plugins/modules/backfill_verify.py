@@ -17,7 +17,7 @@ description:
     verified totals either way, for the upgrade's report.
   - Runs on the host holding the manifests (the C(tools) host) and connects from there.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.postgres
@@ -149,7 +149,7 @@ def main() -> None:
         manifest_dir={"type": "path", "required": True},
         manifest_pattern={"type": "str", "default": "*.json"},
         batches_table={"type": "str", "default": "ingest_batches"},
-        keys_table={"type": "str", "default": "ingest_idempotency_keys"},
+        keys_table={"type": "str", "default": "ingest_idempotency_keys", "no_log": False},
         allow_empty={"type": "bool", "default": False},
         fail_on_mismatch={"type": "bool", "default": True},
     )

@@ -18,7 +18,7 @@ description:
     or plain TCP, with the Python standard library only.
   - Changes nothing. Use it after M(community.docker.docker_container) has (re)created the container.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   name:
     description: Name (or ID) of the container.
@@ -45,6 +45,13 @@ options:
     description: Seconds to wait for the service to be ready.
     type: int
     default: 60
+  validate_certs:
+    description: Verify the TLS certificate of an C(https://) O(url) or O(version_url).
+    type: bool
+    default: true
+  ca_path:
+    description: CA certificates (PEM) to verify that certificate with, instead of the system's.
+    type: path
   delay:
     description: Seconds between two probes.
     type: float
@@ -126,10 +133,11 @@ logs:
 import json
 import time
 import urllib.error
-import urllib.request
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 from ansible_collections.intelgraph.ops.plugins.module_utils._container import (
     Engine,
     EngineError,
@@ -140,16 +148,21 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._container import (
     summarise,
     version_matches,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+def http_get(
+    url: str, timeout: float = 2.0, validate_certs: bool = True, ca_path: str | None = None
+) -> tuple[int, Any]:
     """(status, body as JSON when it is JSON) of a GET; status -1 with the error when no answer came."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with open_url(
+            url, method="GET", timeout=timeout, validate_certs=validate_certs, ca_path=ca_path
+        ) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UrlsConnectionError) as exc:  # no answer, or a TLS failure
         return -1, str(getattr(exc, "reason", exc))
     try:
         return status, json.loads(raw)
@@ -166,6 +179,8 @@ def main() -> None:
             "version_url": {"type": "str"},
             "version": {"type": "str"},
             "timeout": {"type": "int", "default": 60},
+            "validate_certs": {"type": "bool", "default": True},
+            "ca_path": {"type": "path"},
             "delay": {"type": "float", "default": 1.0},
             "log_lines": {"type": "int", "default": 20},
         },
@@ -223,10 +238,14 @@ def main() -> None:
                 state=state,
             )
 
-        status, body = http_get(params["url"])
+        status, body = http_get(
+            params["url"], validate_certs=params["validate_certs"], ca_path=params["ca_path"]
+        )
         ready, detail = readiness(status, body)
         if ready and params["version"]:
-            status, body = http_get(params["version_url"])
+            status, body = http_get(
+                params["version_url"], validate_certs=params["validate_certs"], ca_path=params["ca_path"]
+            )
             ok, reported = version_matches(body, params["version"])
             if ok:
                 module.exit_json(
@@ -237,7 +256,10 @@ def main() -> None:
                     state=state,
                     elapsed=round(time.monotonic() - started, 1),
                 )
-            ready, detail = False, f"ready, but {params['version_url']} reports version {reported}"
+            ready, detail = (
+                False,
+                f"ready, but {redact_url(params['version_url'])} reports version {reported}",
+            )
         elif ready:
             module.exit_json(
                 changed=False,
@@ -250,7 +272,7 @@ def main() -> None:
         if time.monotonic() - started >= params["timeout"]:
             fail(
                 f"container {name} ({image}) runs but is not ready after {params['timeout']} s: "
-                f"{params['url']} answered {detail}.",
+                f"{redact_url(params['url'])} answered {detail}.",
                 detail,
                 image=image,
                 state=state,

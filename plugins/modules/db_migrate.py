@@ -23,7 +23,7 @@ description:
   - Every command's output is returned; values of O(env_file) that are secrets (variables named like a
     password, secret or token, and the passwords of URLs) are masked in it.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.postgres
 options:
@@ -65,13 +65,18 @@ options:
     type: int
     default: 300
   command_timeout:
-    description: Seconds each command may run before it is stopped and the module fails; V(0) for no limit.
+    description:
+      - Seconds each command may run before it is stopped and the module fails. A command that runs
+        longer is stopped with its whole process group (the command and every process it started get
+        C(SIGTERM), then C(SIGKILL) 5 seconds later if any is left).
+      - Must be more than 0; V(0), which would mean no limit, is refused.
     type: int
     default: 1800
 attributes:
   check_mode:
     support: partial
-    description:
+    description: Runs in check mode without changing anything.
+    details:
       - In check mode no lock is taken and no command runs; the module connects, reads the ledger and
         reports C(changed=false), so it cannot tell whether migrations are pending.
   diff_mode:
@@ -165,6 +170,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._postgres import (
     postgres_error_types,
     qualified_name,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 
 try:
     from psycopg import errors as pg_errors
@@ -330,6 +336,9 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    problems = timeout_errors({name: params[name] for name in ("lock_timeout", "command_timeout")})
+    if problems:
+        module.fail_json(msg=f"Bad option: {'; '.join(problems)}. Fix the module's options and run again.")
     try:
         lock_ids(params["lock_key"])
         lock_timeout_setting(params["lock_timeout"])

@@ -14,7 +14,7 @@ description:
   - Fails naming every missing table and column, so a migration that did not create what the release
     needs stops the run before a service restarts onto it.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.postgres

@@ -16,7 +16,7 @@ description:
   - With O(min_in_service), fails unless at least that many servers of O(backend) are in service,
     not counting the servers of O(exclude) (for example the hosts about to be drained).
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
 options:

@@ -17,8 +17,11 @@ description:
     when every replayed event was recognised by its idempotency key and applied once.
   - Reads the Redis and PostgreSQL connection strings (C(REDIS_URL), C(DATABASE_URL)) from an env
     file on the host, so no password passes through Ansible.
+  - The values of O(env_file) that are secrets (variables named like a password, secret or token, and
+    the passwords of URLs) are masked in everything the module returns, as M(intelgraph.ops.db_migrate)
+    masks them, and URLs in its messages are shown without their userinfo.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   tenants:
     description: The representative tenants.
@@ -46,7 +49,7 @@ options:
     type: int
     default: 30
   timeout:
-    description: Seconds to wait for the workers to consume the replayed entries.
+    description: Seconds to wait for the workers to consume the replayed entries (more than 0).
     type: int
     default: 120
 requirements:
@@ -89,6 +92,9 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.intelgraph.ops.plugins.module_utils._migrate import env_secrets
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text
+from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 
 try:
     import psycopg
@@ -119,7 +125,7 @@ def read_env_file(path: str) -> dict[str, str]:
         for line in handle:
             line = line.strip()
             if line and not line.startswith("#") and "=" in line:
-                name, _, value = line.partition("=")
+                name, _sep, value = line.partition("=")
                 values[name.strip()] = value.strip().strip("'\"")
     return values
 
@@ -153,8 +159,12 @@ def main() -> None:
     if not HAS_LIBS:
         module.fail_json(msg=missing_required_lib("redis and psycopg"), exception=LIBS_ERROR)
     params = module.params
+    problems = timeout_errors({"timeout": params["timeout"]})
+    if problems:
+        module.fail_json(msg=f"Bad option: {'; '.join(problems)}.")
     try:
         env = read_env_file(params["env_file"])
+        module.no_log_values.update(env_secrets(env))
         database_url, redis_url = env["DATABASE_URL"], env["REDIS_URL"]
     except (OSError, KeyError) as exc:
         module.fail_json(msg=f"{params['env_file']} must hold DATABASE_URL and REDIS_URL ({exc})")
@@ -211,7 +221,7 @@ def main() -> None:
                 entry.update(rows_after=after, applied_once=after == before)
                 replays.append(entry)
     except (psycopg.Error, redis.RedisError) as exc:
-        module.fail_json(msg=f"ingest replay failed: {exc}", replays=replays)
+        module.fail_json(msg=f"ingest replay failed: {redact_text(str(exc))}", replays=replays)
 
     twice = [r for r in replays if r.get("applied_once") is False]
     result = {"changed": not module.check_mode, "replays": replays}

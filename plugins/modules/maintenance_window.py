@@ -25,7 +25,7 @@ description:
     closed first, as failed, and its end announced, so every window opened is also closed.
   - Runs on the controller (delegate it to C(localhost)).
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 options:
   state:
     description: What to do with the window.
@@ -48,7 +48,11 @@ options:
     type: str
     default: ""
   links:
-    description: Named links sent with every announcement (dashboards, logs, the release ticket).
+    description:
+      - Named links sent with every announcement (dashboards, logs, the release ticket).
+      - Kept and announced without their secrets, like every URL the module shows (a C(user:password@)
+        becomes C(***@), the value of a query-string parameter named like a token, key, password or
+        signature becomes C(***)).
     type: dict
     default: {}
   fleet:
@@ -215,7 +219,9 @@ import urllib.error
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_data, redact_text
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     ABANDONED_REASON,
     WindowError,
@@ -224,10 +230,10 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     check_phase,
     close_window,
     open_window,
-    redact_url,
     refusal,
     remaining,
     should_retry,
+    shown_webhook,
     token_header,
     webhook_url_ok,
 )
@@ -261,8 +267,8 @@ def deliver(module: AnsibleModule, message: dict[str, Any]) -> dict[str, Any]:
         except urllib.error.HTTPError as exc:
             status = exc.code
             outcome.update(status=status, error=f"HTTP {exc.code} {exc.reason}")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            outcome.update(status=None, error=str(getattr(exc, "reason", exc)))
+        except (urllib.error.URLError, OSError, ValueError, UrlsConnectionError) as exc:
+            outcome.update(status=None, error=redact_text(str(getattr(exc, "reason", exc))))
         if outcome["delivered"] or not should_retry(status) or attempt == params["retries"]:
             break
         time.sleep(delay)
@@ -279,12 +285,14 @@ def keep_record(module: AnsibleModule, window: dict[str, Any], message: dict[str
         os.makedirs(record_dir, mode=0o750, exist_ok=True)
         path = os.path.join(record_dir, "window.json")
         with open(os.open(path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as handle:
-            json.dump(window, handle, indent=2, sort_keys=True)
+            json.dump(redact_data(window), handle, indent=2, sort_keys=True)
         os.replace(path + ".partial", path)
         if message is not None:
             log = os.path.join(record_dir, "announcements.log")
             with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "a") as handle:
-                handle.write(json.dumps(dict(message, logged_at=time.time()), sort_keys=True) + "\n")
+                handle.write(
+                    json.dumps(redact_data(dict(message, logged_at=time.time())), sort_keys=True) + "\n"
+                )
     except OSError as exc:
         module.fail_json(
             msg=f"Cannot keep the window's record in {record_dir}: {exc}. Set a writable directory."
@@ -326,7 +334,7 @@ def announce(
         result["announced"] = delivery["delivered"]
         if not delivery["delivered"]:
             problem = (
-                f"The webhook {redact_url(module.params['webhook_url'])} did not take the announcement "
+                f"The webhook {shown_webhook(module.params['webhook_url'])} did not take the announcement "
                 f"({message['event']}) after {delivery['tries']} tries: "
                 f"{delivery['error'] or delivery['status']}."
             )
@@ -357,8 +365,8 @@ def main() -> None:
             "reason": {"type": "str", "default": ""},
             "webhook_url": {"type": "str", "default": "", "no_log": True},
             "webhook_token": {"type": "str", "default": "", "no_log": True},
-            "webhook_token_header": {"type": "str", "default": "Authorization"},
-            "webhook_token_scheme": {"type": "str", "default": "Bearer"},
+            "webhook_token_header": {"type": "str", "default": "Authorization", "no_log": False},
+            "webhook_token_scheme": {"type": "str", "default": "Bearer", "no_log": False},
             "validate_certs": {"type": "bool", "default": True},
             "retries": {"type": "int", "default": 3},
             "retry_delay": {"type": "float", "default": 2},
@@ -376,7 +384,7 @@ def main() -> None:
     params = module.params
     if params["webhook_url"] and not webhook_url_ok(params["webhook_url"]):
         module.fail_json(
-            msg=f"webhook_url {redact_url(params['webhook_url'])} is not an http:// or https:// URL "
+            msg=f"webhook_url {shown_webhook(params['webhook_url'])} is not an http:// or https:// URL "
             "with a host."
         )
     if params["retries"] < 0 or params["retry_delay"] < 0 or params["timeout"] <= 0:

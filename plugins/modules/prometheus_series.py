@@ -23,7 +23,7 @@ description:
     restarted gets scraped; then fails naming every host without a series or with only old samples.
   - Changes nothing.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.prometheus
@@ -112,8 +112,10 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     prometheus_argument_spec,
     read_sample_ages,
     series_names_query,
+    tls_options,
     wait_for_series,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 
 def main() -> None:
@@ -141,7 +143,12 @@ def main() -> None:
     try:
         ages, missing, stale, elapsed = wait_for_series(
             lambda: read_sample_ages(
-                params["prometheus_url"], metric, label, params["matchers"], params["timeout"]
+                params["prometheus_url"],
+                metric,
+                label,
+                params["matchers"],
+                params["timeout"],
+                tls=tls_options(params),
             ),
             expected,
             params["max_age"],
@@ -150,7 +157,7 @@ def main() -> None:
         )
     except PrometheusError as exc:
         module.fail_json(
-            msg=f"Prometheus could not answer {query}: {exc}. Is it running at {params['prometheus_url']}?",
+            msg=f"Prometheus could not answer {query}: {exc}. Is it running at {redact_url(params['prometheus_url'])}?",
             query=query,
         )
 
@@ -165,7 +172,7 @@ def main() -> None:
     if missing or stale:
         module.fail_json(
             msg=(
-                f"Prometheus at {params['prometheus_url']} lacks fresh samples after {elapsed:.0f}s: "
+                f"Prometheus at {redact_url(params['prometheus_url'])} lacks fresh samples after {elapsed:.0f}s: "
                 f"{describe_series(metric, label, missing, stale, params['max_age'])}. Check that those "
                 f"hosts run a release exporting {metric} and that Prometheus scrapes them (its targets page)."
             ),

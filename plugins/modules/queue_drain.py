@@ -20,7 +20,7 @@ description:
     consumer's pending count and idle time); the result carries them either way.
   - Changes nothing. It waits in check mode too.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.redis
 options:

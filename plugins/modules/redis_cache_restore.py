@@ -23,8 +23,8 @@ description:
   - After writing, waits until every replica connected to the node has acknowledged the writes
     (C(WAIT)), and fails if one did not within O(replica_timeout).
   - Runs on a host that has the snapshot file, C(redis-server) and the Python redis library (the Redis host).
-version_added: 1.1.0
-author: IntelGraph SRE
+version_added: 1.0.0
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.redis
 options:
@@ -148,6 +148,7 @@ def main() -> None:
             "type": "list",
             "elements": "str",
             "default": ["intelgraph:ingest", "intelgraph:changes", "intelgraph:features:"],
+            "no_log": False,
         },
         redis_server={"type": "str", "default": "redis-server"},
         timeout={"type": "float", "default": 60},

@@ -19,7 +19,7 @@ description:
     C(ping) check); returns what it measured either way. With O(fail_on_unhealthy=false) it never
     fails on the node's health, so a play can gather every node's result before judging.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.redis

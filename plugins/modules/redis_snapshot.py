@@ -20,7 +20,7 @@ description:
   - Runs on the Redis host itself, since it reads the node's data directory.
   - A snapshot whose id already exists in O(dest_dir) is left as it is (idempotent per id).
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.redis
 options:
@@ -209,7 +209,7 @@ def main() -> None:
     try:
         if module.check_mode:
             client.ping()
-            module.exit_json(**dict(result, changed=True))
+            module.exit_json(**{**result, "changed": True})
         Snapshotter(module, client, node).save()
         if module.params["rdb_path"]:
             source = module.params["rdb_path"]
@@ -252,7 +252,7 @@ def main() -> None:
             "Check the space and permissions there, or set rdb_path if the node's file is elsewhere.",
             **result,
         )
-    module.exit_json(**dict(result, changed=True, **metadata))
+    module.exit_json(**{**result, "changed": True, **metadata})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ description:
     and the dead-letter growth over that window (filters M(intelgraph.ops.hit_ratio) and
     M(intelgraph.ops.dlq_growth)), rather than the counters since the nodes started.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.redis
@@ -88,7 +88,7 @@ def main() -> None:
     nodes = params["nodes"] or [node_name(params)]
     samples = []
     for node in nodes:
-        host, _, port = node.partition(":")
+        host, _sep, port = node.partition(":")
         port_number = int(port or params["login_port"])
         try:
             stats = connect(module, host=host, port=port_number).info("stats")

@@ -16,7 +16,7 @@ description:
     toggles are put back on rollback.
   - Connect to the primary; a replica refuses writes.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.redis
 options:

@@ -22,17 +22,18 @@ description:
     C(<release>.completed-<UTC time>.json), so the next upgrade to the release starts a new ledger.
     With O(phase) and O(hosts), only once every one of those hosts has that phase done; otherwise
     the ledger stays, and RV(incomplete) names the hosts still to do.
-version_added: 1.1.0
-author: IntelGraph SRE
+version_added: 1.0.0
+author: IntelGraph SRE (@intelgraph)
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is written; the result says what would change.
+    description: In check mode nothing is written; the result says what would change.
   diff_mode:
     support: none
-  idempotency:
+    description: No diff is produced.
+  idempotent:
     support: full
-    details: Recording a phase with the status it has changes nothing.
+    description: Recording a phase with the status it has changes nothing.
 options:
   path:
     description: The ledger file, e.g. C(state/ledger/24.1.0.json). Its directory is created (mode 0700).

@@ -17,7 +17,7 @@ description:
     unless O(fail_on_inconclusive=false).
   - Returns every measured value of every gate, for the release report.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.prometheus
 options:
@@ -126,6 +126,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     PrometheusError,
     instant,
     prometheus_argument_spec,
+    tls_options,
 )
 from ansible_collections.intelgraph.ops.plugins.module_utils._slo import FAIL, INCONCLUSIVE, Gate, describe
 
@@ -167,7 +168,10 @@ def main() -> None:
         for gate in gates:
             try:
                 values = [
-                    s["value"] for s in instant(params["prometheus_url"], gate.query, params["timeout"])
+                    s["value"]
+                    for s in instant(
+                        params["prometheus_url"], gate.query, params["timeout"], tls=tls_options(params)
+                    )
                 ]
             except PrometheusError as exc:
                 if "bad_data" in str(exc):

@@ -15,7 +15,7 @@ description:
   - A query that matches no series counts as no traffic (the API has counted no request yet). A
     query Prometheus cannot answer fails the module.
 version_added: 1.0.0
-author: IntelGraph SRE
+author: IntelGraph SRE (@intelgraph)
 extends_documentation_fragment:
   - intelgraph.ops.attributes.readonly
   - intelgraph.ops.prometheus
@@ -84,6 +84,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import 
     PrometheusError,
     instant,
     prometheus_argument_spec,
+    tls_options,
 )
 from ansible_collections.intelgraph.ops.plugins.module_utils._traffic import describe, judge
 
@@ -99,7 +100,9 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     try:
-        samples = instant(params["prometheus_url"], params["query"], params["timeout"])
+        samples = instant(
+            params["prometheus_url"], params["query"], params["timeout"], tls=tls_options(params)
+        )
         verdict = judge(samples, params["max_rate"], params["force"])
     except PrometheusError as exc:
         module.fail_json(

@@ -51,7 +51,7 @@ def run_module(name: str, args: dict, check: bool = False) -> dict:
     ]
     if check:
         cmd.append("--check")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     try:
         report = json.loads(proc.stdout)
     except ValueError as exc:

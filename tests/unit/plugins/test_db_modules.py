@@ -69,7 +69,7 @@ def test_db_migrate_without_its_env_file(tmp_path: Path) -> None:
     ("option", "says"),
     [
         ({"lock_key": 2**63}, "advisory lock key 9223372036854775808 does not fit in a PostgreSQL bigint"),
-        ({"lock_timeout": -1}, "a lock wait cannot be negative"),
+        ({"lock_timeout": -1}, "lock_timeout=-1: must be more than 0 seconds"),
         ({"migrate_command": ""}, "the command is empty"),
         ({"bootstrap_command": "make 'unclosed"}, "cannot split command"),
     ],

@@ -86,7 +86,7 @@ def test_runtime_command_talks_to_the_socket(tmp_path: Path) -> None:
     received = []
 
     def serve() -> None:
-        conn, _ = listener.accept()
+        conn, _address = listener.accept()
         with conn:
             received.append(conn.recv(1024))
             conn.sendall(SHOW_STAT.encode())

@@ -75,7 +75,7 @@ def test_replica_with_link_down_fails_naming_the_link() -> None:
 
 
 def test_replica_without_primary_offset_is_not_healthy() -> None:
-    checks, _ = evaluate(replica_info(), Thresholds(), None)
+    checks, _problems = evaluate(replica_info(), Thresholds(), None)
     assert failed(checks) == ["replication lag"]
 
 
@@ -113,7 +113,7 @@ def test_memory_against_maxmemory(used: int, limit: int, ratio: float | None, ba
 
 
 def test_failed_bgsave_and_unexpected_role() -> None:
-    checks, _ = evaluate(
+    checks, _problems = evaluate(
         primary_info(rdb_last_bgsave_status="err"), Thresholds(expected_role="replica", max_lag_bytes=10**6)
     )
     assert failed(checks) == ["role", "last bgsave"]
@@ -178,7 +178,7 @@ def test_aof_statuses_count_when_aof_is_on(rewrite: str, write: str, bad: list[s
 
 def test_aof_statuses_are_ignored_when_aof_is_off() -> None:
     info = replica_info(aof_enabled=0, aof_last_bgrewrite_status="err", aof_last_write_status="err")
-    checks, _ = evaluate(info, Thresholds(), 1000)
+    checks, _problems = evaluate(info, Thresholds(), 1000)
     assert failed(checks) == []
 
 

@@ -20,10 +20,10 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     open_window,
     parse_deadline,
     phase_timings,
-    redact_url,
     refusal,
     remaining,
     should_retry,
+    shown_webhook,
     token_header,
     webhook_url_ok,
 )
@@ -124,9 +124,9 @@ def test_closing_records_outcome_and_overrun() -> None:
 
 def test_phase_timings_run_from_one_started_phase_to_the_next() -> None:
     w = window()
-    _, w = check_phase(w, "precheck", 60, T0 + 1)
-    _, w = check_phase(w, "config", 60, T0 + 21)
-    _, w = check_phase(w, "migrate", 10_000, T0 + 30)  # refused: not a started phase
+    _fits, w = check_phase(w, "precheck", 60, T0 + 1)
+    _fits, w = check_phase(w, "config", 60, T0 + 21)
+    _fits, w = check_phase(w, "migrate", 10_000, T0 + 30)  # refused: not a started phase
     closed = close_window(w, "failed", "migrate would overrun", T0 + 31)
     assert phase_timings(closed, closed["closed_at"]) == [
         {"phase": "precheck", "start": iso(T0 + 1), "seconds": 20.0, "expected_seconds": 60},
@@ -183,9 +183,9 @@ def test_webhook_urls(url: str, ok: bool) -> None:
     assert webhook_url_ok(url) is ok
 
 
-def test_redact_url_hides_the_path() -> None:
-    assert redact_url("https://hooks.example.net/services/T0/B1/secret") == "https://hooks.example.net/…"
-    assert "secret" not in redact_url("hooks.example.net/secret")
+def test_the_webhook_is_shown_without_its_path() -> None:
+    assert shown_webhook("https://hooks.example.net/services/T0/B1/secret") == "https://hooks.example.net/…"
+    assert "secret" not in shown_webhook("hooks.example.net/secret")
 
 
 def test_parse_deadline() -> None:
@@ -290,7 +290,7 @@ def test_opening_closes_the_window_an_interrupted_run_left_open(
     assert "ended without closing it" in second["abandoned"]["window"]["reason"]
     assert second["abandoned"]["announced"] is True
     assert any("was still open" in warning for warning in second.get("warnings", []))
-    events = [body["event"] for _, body in webhook.received]
+    events = [received[1]["event"] for received in webhook.received]
     assert events == ["window_opened", "window_closed", "window_opened"]
     assert webhook.received[1][1]["window_id"] == first["window"]["id"]
     kept = json.loads((tmp_path / "window.json").read_text())
