@@ -82,6 +82,8 @@ def test_upgrade_rolls_out_and_validates_with_no_failed_request_and_every_event_
         poison = produce_poison(fleet)
         run = fleet.playbook("playbooks/upgrade.yml")
         assert run.ok, f"upgrade failed, see {run.log}"
+        # The upgrade's report, read before validate.yml below writes its own in its place.
+        report = read_report(report_dir)
         # The gates once more on the upgraded fleet, under the same traffic (see check_validation).
         strict = fleet.playbook(
             "playbooks/validate.yml", extra_vars={"validate_window": 10, "validate_read_p95_target": 0.000001}
@@ -126,16 +128,23 @@ def test_upgrade_rolls_out_and_validates_with_no_failed_request_and_every_event_
     status, _ = fleet.http("api1", 8080, "/api/v1/entities/e2e", {"X-Tenant-Id": "t1"})
     assert status == 403
 
-    check_validation(fleet, report_dir, strict, blind)
+    check_validation(fleet, report, strict, blind)
 
 
-def check_validation(fleet: Fleet, report_dir: Path, strict: PlaybookRun, blind: PlaybookRun) -> None:
-    """Post-upgrade validation and the release report of a successful upgrade under traffic;
-    `strict` and `blind` are validate.yml runs after it with an impossible read p95 target and
-    with a gate on a metric that does not exist."""
+def read_report(report_dir: Path) -> tuple[dict, str]:
+    """The release report in report_dir: its JSON and its Markdown."""
+    return (
+        json.loads((report_dir / "release-report.json").read_text()),
+        (report_dir / "release-report.md").read_text(),
+    )
+
+
+def check_validation(fleet: Fleet, report: tuple[dict, str], strict: PlaybookRun, blind: PlaybookRun) -> None:
+    """Post-upgrade validation and the release report (`read_report`) of a successful upgrade
+    under traffic; `strict` and `blind` are validate.yml runs after it with an impossible read
+    p95 target and with a gate on a metric that does not exist."""
     # The report: no placeholder left, and its figures are the JSON's.
-    data = json.loads((report_dir / "release-report.json").read_text())
-    markdown = (report_dir / "release-report.md").read_text()
+    data, markdown = report
     assert "[Awaiting Input" not in markdown
     for label, line in [
         ("p95 read latency", "Read p95"),
