@@ -141,7 +141,7 @@ class Run:
 
 
 def inventory_for(api_hosts: int) -> Path:
-    """The sandbox inventory, or a copy of it with api4... added (addresses .104 and up)."""
+    """The sandbox inventory, or a copy of its hosts with api4... added (addresses .104 and up)."""
     base = ROOT / "inventories/sandbox"
     if api_hosts == 3:
         return base
@@ -155,9 +155,10 @@ def inventory_for(api_hosts: int) -> Path:
     target = ROOT / ".sandbox" / "bench" / f"inventory-api{api_hosts}"
     target.mkdir(parents=True, exist_ok=True)
     (target / "hosts.yml").write_text(f"# Made by sandbox/bench/bench.py: {api_hosts} API hosts.\n" + doc)
-    link = target / "group_vars"
-    if not link.exists():
-        link.symlink_to(base / "group_vars")
+    for shared in ("group_vars", "which_fleet.yml"):
+        link = target / shared
+        if not link.exists():
+            link.symlink_to(base / shared)
     return target
 
 
