@@ -13,8 +13,12 @@ from typing import Any
 
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text, redact_url
 
-VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-URL = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
+# Matched whole (re.fullmatch): "24.1.0\n" is not a version, nor a URL with a newline a URL.
+VERSION = re.compile(r"\d+\.\d+\.\d+")
+URL = re.compile(r"https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?", re.IGNORECASE)
+# The longest maintenance window the checks accept, in minutes: a longer one would let every
+# budget check pass.
+WINDOW_MINUTES_MAX = 240
 RESIDENCY_MODES = ("off", "permissive", "strict")
 BOOLEANS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 # Inputs whose value is a secret, never shown; and URLs, shown without their path (chat
@@ -30,16 +34,26 @@ def shown(name: str, value: Any) -> str:
         return f"{name}=(hidden)"
     if name in URLS and isinstance(value, str):
         return f"{name}={redact_url(value, keep_path=False)}"
+    if isinstance(value, str) and (value != value.strip() or "\n" in value):
+        # Spaces or line breaks that are part of the value: quoted, so that they can be seen.
+        return f"{name}={redact_text(repr(value))}"
     return f"{name}={redact_text(str(value))}"
 
 
+def padded(value: Any) -> bool:
+    """A string with spaces or line breaks around it: written so, it would be written so into
+    the env files too."""
+    return isinstance(value, str) and value != value.strip()
+
+
 def as_int(value: Any) -> int | None:
-    """An integer input as written in YAML (int) or on the command line (digits)."""
+    """An integer input as written in YAML (int) or on the command line (digits, nothing
+    around them)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
         return int(value)
     return None
 
@@ -49,9 +63,9 @@ def as_number(value: Any) -> float | None:
         return None
     if isinstance(value, (int, float)):
         number = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and not padded(value):
         try:
-            number = float(value.strip())
+            number = float(value)
         except ValueError:
             return None
     else:
@@ -59,9 +73,11 @@ def as_number(value: Any) -> float | None:
     return None if math.isnan(number) or math.isinf(number) else number
 
 
-def positive_int(what: str) -> Callable[[Any], str | None]:
+def positive_int(what: str, high: int | None = None) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         number = as_int(value)
+        if high is not None and (number is None or not 0 < number <= high):
+            return f"{what} must be an integer from 1 to {high}"
         if number is None or number <= 0:
             return f"{what} must be a positive integer"
         return None
@@ -81,7 +97,7 @@ def number_between(what: str, low: float, high: float | None = None) -> Callable
 
 
 def version(value: Any) -> str | None:
-    if not isinstance(value, str) or not VERSION.match(value):
+    if not isinstance(value, str) or not VERSION.fullmatch(value):
         return "must be a version MAJOR.MINOR.PATCH, such as 24.1.0"
     return None
 
@@ -100,7 +116,7 @@ def residency_mode(value: Any) -> str | None:
 def webhook_url(value: Any) -> str | None:
     if value in (None, ""):
         return None
-    if not isinstance(value, str) or not URL.match(value):
+    if not isinstance(value, str) or not URL.fullmatch(value):
         return "must be empty (announcements only logged) or an http:// or https:// URL with a host"
     return None
 
@@ -117,7 +133,9 @@ def deadline(value: Any) -> str | None:
     if value in (None, ""):
         return None
     try:
-        moment = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        if padded(value):
+            raise ValueError(value)
+        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return "must be empty or an ISO 8601 time with a time zone, such as 2026-11-27T19:15:00Z"
     if moment.tzinfo is None:
@@ -126,7 +144,9 @@ def deadline(value: Any) -> str | None:
 
 
 def links(value: Any) -> str | None:
-    if not isinstance(value, dict) or not all(isinstance(v, str) and URL.match(v) for v in value.values()):
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str) and URL.fullmatch(v) for v in value.values()
+    ):
         return "must map names to http:// or https:// URLs"
     return None
 
@@ -141,7 +161,7 @@ def phase_seconds(value: Any) -> str | None:
 
 
 def boolean(value: Any) -> str | None:
-    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in BOOLEANS):
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in BOOLEANS):
         return None
     return "must be true or false"
 
@@ -154,7 +174,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "intelgraph_tenant_residency_mode": residency_mode,
     "intelgraph_cache_ttl_seconds": positive_int("CACHE_TTL_SECONDS"),
     "intelgraph_trace_sampling_ratio": number_between("TRACE_SAMPLING_RATIO", 0.0, 1.0),
-    "intelgraph_window_minutes": positive_int("the window length in minutes"),
+    "intelgraph_window_minutes": positive_int("the window length in minutes", WINDOW_MINUTES_MAX),
     "intelgraph_window_deadline": deadline,
     "intelgraph_window_webhook_url": webhook_url,
     "intelgraph_window_webhook_token": webhook_token,

@@ -85,6 +85,43 @@ def test_the_defaults_are_good() -> None:
         ({"intelgraph_phase_seconds": [60]}, "intelgraph_phase_seconds=[60]: must map phase names"),
         ({"intelgraph_traffic_max_rps": "lots"}, "intelgraph_traffic_max_rps=lots: the request rate ceiling"),
         ({"intelgraph_traffic_force": "maybe"}, "intelgraph_traffic_force=maybe: must be true or false"),
+        # Written whole or not at all: spaces or a line break around a value are refused, and
+        # shown quoted so that they can be seen.
+        (
+            {"intelgraph_rps_limit": " 100 "},
+            "intelgraph_rps_limit=' 100 ': RPS_LIMIT must be a positive integer",
+        ),
+        (
+            {"intelgraph_cache_ttl_seconds": "300\n"},
+            "intelgraph_cache_ttl_seconds='300\\n': CACHE_TTL_SECONDS",
+        ),
+        (
+            {"intelgraph_target_version": "24.1.0\n"},
+            "intelgraph_target_version='24.1.0\\n': must be a version",
+        ),
+        (
+            {"intelgraph_trace_sampling_ratio": " 0.5"},
+            "intelgraph_trace_sampling_ratio=' 0.5': TRACE_SAMPLING",
+        ),
+        ({"intelgraph_traffic_force": "true "}, "intelgraph_traffic_force='true ': must be true or false"),
+        ({"intelgraph_window_deadline": "2026-11-27T19:15:00Z\n"}, "must be empty or an ISO 8601 time"),
+        (
+            {"intelgraph_window_webhook_url": "https://hooks.example.net/services/T0\n"},
+            "intelgraph_window_webhook_url=https://hooks.example.net/…: must be empty",
+        ),
+        (
+            {"intelgraph_window_links": {"dash": "https://grafana.example.net/d\n"}},
+            "must map names to http://",
+        ),
+        # A window longer than four hours would let every budget check pass.
+        (
+            {"intelgraph_window_minutes": 10000},
+            "intelgraph_window_minutes=10000: the window length in minutes must be an integer from 1 to 240",
+        ),
+        (
+            {"intelgraph_window_minutes": 0},
+            "intelgraph_window_minutes=0: the window length in minutes must be",
+        ),
     ],
 )
 def test_each_bad_input_is_named_with_its_value(changes: dict[str, Any], expected: str) -> None:
@@ -101,6 +138,7 @@ def test_each_bad_input_is_named_with_its_value(changes: dict[str, Any], expecte
         {"intelgraph_tenant_residency_mode": "permissive"},
         {"intelgraph_trace_sampling_ratio": "0"},
         {"intelgraph_window_minutes": "1"},
+        {"intelgraph_window_minutes": 240},
         {"intelgraph_window_deadline": "2026-11-27T19:15:00+01:00"},
         {"intelgraph_window_webhook_url": "https://hooks.example.net/services/T0"},
         {"intelgraph_window_links": {"dashboard": "https://grafana.example.net/d/ig"}},
