@@ -68,11 +68,12 @@ demo-down: ## remove every container, network and process the sandbox made
 # --- tests ----------------------------------------------------------------------------
 
 .PHONY: test test-no-fleet test-unit test-integration test-e2e lint molecule build
-# The checks that need no fleet run beside Molecule (on fleet N; each one's output printed whole
-# when it ends), then the end-to-end tests (two lanes, fleets N+1 and N+2): all three at once
-# overload the 2-core machine (load 15 to 25), which slows each part and puts the timing-bound
-# checks at risk. At the end: the whole run's time against its 25-minute target, each part's,
-# and the slowest end-to-end tests (tests/timings.py; it only prints).
+# Two lanes (tests/lanes.py, below): lane 1 runs the checks that need no fleet, lane 2 Molecule
+# (on fleet N), and each lane then takes end-to-end files until none is left, so that no more
+# than two parts run at once: three overload the 2-core machine (load 15 to 25), which slows
+# each part and puts the timing-bound checks at risk. Each part's output is printed whole when
+# it ends. At the end: the whole run's time against its 25-minute target, each part's, and the
+# slowest end-to-end tests (tests/timings.py; it only prints).
 TEST_TARGET_MINUTES ?= 25
 E2E_BUDGET_MINUTES ?= 20
 TIMINGS := .sandbox/test-timings
@@ -82,9 +83,9 @@ timed = mkdir -p $(TIMINGS); start=$$(date +%s); rc=0; $(2) || rc=$$?; \
 
 test: deps dist ## install what the tests need and run them all
 	@rm -rf $(TIMINGS); rc=0; \
-	( $(call timed,test,$(MAKE) --no-print-directory -j2 --output-sync=target test-no-fleet molecule \
-		&& $(MAKE) --no-print-directory test-e2e) ) || rc=$$?; \
-	$(VENV)/bin/python tests/timings.py --dir $(TIMINGS) --junit $(TIMINGS)/e2e.xml \
+	( $(call timed,test,$(LANES) --first "$(MAKE) --no-print-directory test-no-fleet" \
+		--first "$(MAKE) --no-print-directory molecule" $(E2E_TESTS) -- $(E2E)) ) || rc=$$?; \
+	$(VENV)/bin/python tests/timings.py --dir $(TIMINGS) \
 		--target-minutes $(TEST_TARGET_MINUTES) --e2e-budget-minutes $(E2E_BUDGET_MINUTES); exit $$rc
 
 test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
@@ -97,15 +98,17 @@ test-unit: venv collections ## unit tests (fast, no fleet)
 test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL
 	$(VENV)/bin/pytest -q tests/integration
 
-# Two lanes: test files are shared out between two fleets side by side (sandboxes N+1 and N+2
-# for INTELGRAPH_SANDBOX_ID=N); E2E_LANES=0 runs them one after another on fleet N. Each lane
-# starts its fleets from images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and
-# removes its fleet at the end unless KEEP_FLEETS=1.
+# Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
+# E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
+# INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-no-fleet and lane 2 Molecule
+# (on fleet N), each taking files as soon as its own part has ended. Each fleet is started from
+# images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and removed at the end unless
+# KEEP_FLEETS=1.
 E2E_LANES ?= 2
 E2E_TESTS ?= tests/e2e
+LANES = $(VENV)/bin/python tests/lanes.py --lanes $(E2E_LANES) --timings $(TIMINGS)
 test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E_TESTS=tests/e2e/<file> for one file, E2E="-k name" for one test)
-	@$(call timed,test-e2e,$(VENV)/bin/pytest -q -p no:cacheprovider -n $(E2E_LANES) --dist loadfile \
-		--durations=25 --junitxml=$(TIMINGS)/e2e.xml $(E2E_TESTS) $(E2E))
+	@$(LANES) $(E2E_TESTS) -- $(E2E)
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff, ansible-test sanity
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production

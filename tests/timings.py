@@ -3,8 +3,12 @@ and integration; Molecule; the end-to-end suite against its budget) and the slow
 tests, their fleet set-up included. It only prints: a run over its budget still passes or fails
 on its tests alone.
 
-usage: tests/timings.py --dir .sandbox/test-timings --junit .sandbox/test-timings/e2e.xml
-                        --target-minutes 25 --e2e-budget-minutes 20 [--slowest 15]
+The parts overlap: the end-to-end lanes (tests/lanes.py) take their first file as soon as the
+part before them on the same lane has ended, so the end-to-end time runs from the first file
+taken to the last ended.
+
+usage: tests/timings.py --dir .sandbox/test-timings --target-minutes 25 --e2e-budget-minutes 20
+                        [--slowest 15]
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ def read_parts(directory: Path) -> dict[str, float]:
     return found
 
 
-def slowest_tests(junit: Path, count: int) -> list[tuple[float, str]]:
-    """The `count` longest test cases of a JUnit XML report: (seconds, file::name)."""
-    if not junit.exists():
-        return []
+def slowest_tests(directory: Path, count: int) -> list[tuple[float, str]]:
+    """The `count` longest test cases of the JUnit XML reports of the end-to-end files
+    (`e2e-*.xml`, one per file): (seconds, file::name)."""
     cases = []
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        module = case.get("classname", "").replace(".", "/")
-        cases.append((float(case.get("time", 0)), f"{module}.py::{case.get('name')}"))
+    for junit in sorted(directory.glob("e2e-*.xml")):
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            module = case.get("classname", "").replace(".", "/")
+            cases.append((float(case.get("time", 0)), f"{module}.py::{case.get('name')}"))
     return sorted(cases, reverse=True)[:count]
 
 
@@ -65,7 +69,6 @@ def summary(parts: dict[str, float], tests: list[tuple[float, str]], target: flo
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, required=True)
-    parser.add_argument("--junit", type=Path, required=True)
     parser.add_argument("--target-minutes", type=float, default=25)
     parser.add_argument("--e2e-budget-minutes", type=float, default=20)
     parser.add_argument("--slowest", type=int, default=15)
@@ -73,7 +76,7 @@ def main(argv: list[str]) -> int:
     print(
         summary(
             read_parts(args.dir),
-            slowest_tests(args.junit, args.slowest),
+            slowest_tests(args.dir, args.slowest),
             args.target_minutes,
             args.e2e_budget_minutes,
         )

@@ -21,13 +21,8 @@ from sandbox import Fleet
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Under pytest-xdist (make test-e2e runs two lanes) each worker drives a fleet of its own:
-    # worker gwK takes sandbox INTELGRAPH_SANDBOX_ID + K + 1, so lanes never share a fleet
-    # and leave the default fleet (make demo) alone.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw"):
-        base = int(os.environ.get("INTELGRAPH_SANDBOX_ID") or 0)
-        os.environ["INTELGRAPH_SANDBOX_ID"] = str(base + int(worker[2:]) + 1)
+    # The fleet is sandbox INTELGRAPH_SANDBOX_ID (0 by default, the one of `make demo`);
+    # make test-e2e runs each file on a lane's fleet of its own (tests/lanes.py).
     config.addinivalue_line(
         "markers", "keeps_fleet: the test leaves the fleet as it found it, and checks that"
     )
@@ -64,23 +59,3 @@ def deployed(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[Fleet]:
     yield fleet
     keeps = request.node.get_closest_marker("keeps_fleet") is not None
     fleet.dirty = not (keeps and request.node.stash.get(CALL_PASSED, False))
-
-
-# The files of the longest tests first, so that the two lanes (pytest-xdist, --dist loadfile,
-# which hands out files in this order as lanes free up) end close together. Within a file the
-# tests keep the order they are written in; a file not listed comes last.
-LONGEST_FIRST = [
-    "test_precheck.py",
-    "test_operate.py",
-    "test_docker_runtime.py",
-    "test_rollout.py",
-    "test_faults.py",
-    "test_rollback.py",
-    "test_security.py",
-    "test_migrate.py",
-]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -1,9 +1,11 @@
-"""The test suite's own tooling: the key that the fleet images are saved under, and the
-timings `make test` prints at its end."""
+"""The test suite's own tooling: the key that the fleet images are saved under, the lanes
+that run the end-to-end files, and the timings `make test` prints at its end."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "e2e"))
 sys.path.insert(0, str(TESTS))
 
+import lanes  # noqa: E402
 import timings  # noqa: E402
 
 from sandbox import FLEET_INPUTS, ROOT, inputs_key  # noqa: E402
@@ -53,23 +56,32 @@ def test_every_fleet_input_is_in_the_checkout() -> None:
 
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
-<testsuites><testsuite name="pytest" tests="3">
-<testcase classname="tests.e2e.test_rollout" name="test_upgrade" time="250.4"/>
-<testcase classname="tests.e2e.test_precheck" name="test_bad_input[burst]" time="31.0"/>
-<testcase classname="tests.e2e.test_faults" name="test_faults" time="301.6"/>
+<testsuites><testsuite name="pytest" tests="{count}">
+{cases}
 </testsuite></testsuites>
 """
+CASES = {
+    "test_rollout": ['<testcase classname="tests.e2e.test_rollout" name="test_upgrade" time="250.4"/>'],
+    "test_precheck": [
+        '<testcase classname="tests.e2e.test_precheck" name="test_bad_input[burst]" time="31.0"/>'
+    ],
+    "test_faults": ['<testcase classname="tests.e2e.test_faults" name="test_faults" time="301.6"/>'],
+}
+
+
+def write_junit(directory: Path) -> None:
+    """One JUnit report per end-to-end file, as tests/lanes.py leaves them."""
+    for name, cases in CASES.items():
+        (directory / f"e2e-{name}.xml").write_text(JUNIT.format(count=len(cases), cases="\n".join(cases)))
 
 
 def test_timings_print_the_parts_the_budget_and_the_slowest_tests(tmp_path: Path) -> None:
     (tmp_path / "test.seconds").write_text("1450 rc=0\n")
     (tmp_path / "test-e2e.seconds").write_text("1260 rc=0\n")
     (tmp_path / "molecule.seconds").write_text("430 rc=1\n")
-    (tmp_path / "e2e.xml").write_text(JUNIT)
+    write_junit(tmp_path)
 
-    text = timings.summary(
-        timings.read_parts(tmp_path), timings.slowest_tests(tmp_path / "e2e.xml", 2), 25, 20
-    )
+    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 2), 25, 20)
     assert text.splitlines() == [
         "make test: 24m10s (within its 25-minute target)",
         "  Molecule                     7m10s",
@@ -82,7 +94,102 @@ def test_timings_print_the_parts_the_budget_and_the_slowest_tests(tmp_path: Path
 
 def test_timings_without_a_junit_report_print_the_parts_alone(tmp_path: Path) -> None:
     (tmp_path / "test.seconds").write_text("1600 rc=0\n")
-    text = timings.summary(
-        timings.read_parts(tmp_path), timings.slowest_tests(tmp_path / "none.xml", 5), 25, 20
-    )
+    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 5), 25, 20)
     assert text == "make test: 26m40s (OVER its 25-minute target)"
+
+
+# --- tests/lanes.py ---------------------------------------------------------------------------
+
+
+def test_files_come_longest_first_and_those_not_listed_after_them(tmp_path: Path) -> None:
+    for name in ("test_zeta.py", "test_migrate.py", "test_alpha.py", "test_operate.py", "helpers.py"):
+        (tmp_path / name).write_text("")
+    found = lanes.test_files([tmp_path, tmp_path / "test_operate.py"])
+    assert [p.name for p in found] == ["test_operate.py", "test_migrate.py", "test_alpha.py", "test_zeta.py"]
+    assert set(lanes.LONGEST_FIRST) == {p.name for p in (TESTS / "e2e").glob("test_*.py")}
+
+
+def run_lanes(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """tests/lanes.py on the test files in tmp_path/files, as make runs it."""
+    env = {"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "INTELGRAPH_SANDBOX_ID": "4"}
+    return subprocess.run(
+        [sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"), *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def write_tests(directory: Path, **bodies: str) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name, body in bodies.items():
+        (directory / f"{name}.py").write_text(textwrap.dedent(body))
+    return directory
+
+
+LANE_FILE = """
+import os, time
+def test_{name}():
+    with open(os.environ["LOG"], "a") as log:
+        log.write(f"{name} {{os.environ['INTELGRAPH_SANDBOX_ID']}} {{time.time()}}\\n")
+    time.sleep(0.5)
+    assert {ok}
+"""
+
+
+def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "log"
+    monkeypatch.setenv("LOG", str(log))
+    files = write_tests(
+        tmp_path / "files",
+        **{f"test_{n}": LANE_FILE.format(name=n, ok=True) for n in ("one", "two", "three")},
+    )
+    marker = tmp_path / "second-lane-ready"
+    run = subprocess.run(
+        [
+            sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"),
+            "--first", "true", "--first", f"sh -c 'sleep 3; touch {marker}'", str(files),
+        ],
+        env={"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "INTELGRAPH_SANDBOX_ID": "4", "LOG": str(log)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    ran = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(name for name, _, _ in ran) == ["one", "three", "two"]
+    # Lane 1 (fleet 5) began before lane 2's first command ended; lane 2 drove fleet 6.
+    lane_of = {name: fleet for name, fleet, _ in ran}
+    assert set(lane_of.values()) <= {"5", "6"} and lane_of[ran[0][0]] == "5"
+    assert float(ran[0][2]) < marker.stat().st_mtime
+    assert "=== lane 2: sh -c 'sleep 3; touch" in run.stdout and "passed in" in run.stdout
+    assert sorted(p.name for p in (tmp_path / "timings").glob("e2e-*.xml")) == [
+        "e2e-test_one.xml",
+        "e2e-test_three.xml",
+        "e2e-test_two.xml",
+    ]
+    assert (tmp_path / "timings/test-e2e.seconds").read_text().endswith(" rc=0\n")
+
+
+def test_a_failed_file_fails_the_run_and_a_failed_first_command_stops_the_queue(tmp_path: Path) -> None:
+    files = write_tests(
+        tmp_path / "files",
+        test_good="def test_good():\n    assert True\n",
+        test_bad="def test_bad():\n    assert 1 == 2\n",
+    )
+    failed = run_lanes(tmp_path, "--lanes", "1", str(files))
+    assert failed.returncode == 1
+    assert "=== lane 1: " in failed.stdout and "FAILED (exit code 1)" in failed.stdout
+    assert "failed: " + str(files / "test_bad.py") in failed.stdout
+
+    stopped = run_lanes(tmp_path, "--first", "false", "--first", "sh -c 'sleep 2'", str(files))
+    assert stopped.returncode == 1
+    assert "=== lane 1: false: FAILED (exit code 1)" in stopped.stdout
+    assert "not run, after a failure: " in stopped.stdout
+    assert "test_good.py: passed" not in stopped.stdout and "test_bad.py: " not in stopped.stdout
+
+
+def test_a_selection_that_matches_no_test_anywhere_fails(tmp_path: Path) -> None:
+    files = write_tests(tmp_path / "files", test_good="def test_good():\n    assert True\n")
+    assert run_lanes(tmp_path, str(files), "--", "-k", "good").returncode == 0
+    none = run_lanes(tmp_path, str(files), "--", "-k", "nothing_by_this_name")
+    assert none.returncode == 1
+    assert "no test was run (-k nothing_by_this_name)" in none.stdout

@@ -1,0 +1,184 @@
+"""Run the end-to-end test files in lanes, each lane on a sandbox fleet of its own.
+
+Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may first run a
+command of its own (`--first`, once per lane, in order): `make test` gives the first lane the
+checks that need no fleet and the second Molecule, so that each lane takes its first test file
+as soon as its own command has ended rather than when both have. The test files wait in one
+queue, the longest first; a free lane takes the next, runs it whole (`pytest FILE`) and prints
+its output whole when it ends. When a `--first` command fails, no lane takes another file.
+
+Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to-end part's
+time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
+The lanes' fleets are removed at the end unless KEEP_FLEETS=1.
+
+usage: tests/lanes.py [--lanes 2] [--first CMD]... [--timings DIR] PATH... [-- PYTEST_ARG...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The longest files first, so that the lanes end close together: a lane that frees up takes
+# the next. A file not listed comes after these, in name order.
+LONGEST_FIRST = [
+    "test_operate.py",
+    "test_precheck.py",
+    "test_rollout.py",
+    "test_docker_runtime.py",
+    "test_rollback.py",
+    "test_faults.py",
+    "test_security.py",
+    "test_migrate.py",
+]
+
+
+def test_files(paths: list[Path]) -> list[Path]:
+    """The test files of `paths` (files, or directories holding test_*.py), longest first."""
+    found: list[Path] = []
+    for path in paths:
+        found.extend(sorted(path.glob("test_*.py")) if path.is_dir() else [path])
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    return sorted(dict.fromkeys(found), key=lambda p: (rank.get(p.name, len(rank)), p.name))
+
+
+def minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+@dataclass
+class Queue:
+    """The files still to run; closed when a lane's first command has failed."""
+
+    files: list[Path]
+    closed: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> Path | None:
+        with self.lock:
+            return None if self.closed or not self.files else self.files.pop(0)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+
+@dataclass
+class Outcome:
+    what: str
+    lane: int
+    rc: int
+    started: float
+    ended: float
+    is_file: bool
+
+
+class Lanes:
+    def __init__(self, args: argparse.Namespace, pytest_args: list[str]) -> None:
+        self.args = args
+        self.pytest_args = pytest_args
+        self.base = int(os.environ.get("INTELGRAPH_SANDBOX_ID") or 0)
+        self.queue = Queue(test_files(args.paths))
+        self.outcomes: list[Outcome] = []
+        self.print_lock = threading.Lock()
+
+    def run(self, lane: int, what: str, cmd: list[str], env: dict[str, str], is_file: bool) -> int:
+        started = time.time()
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        ended = time.time()
+        verdict = "passed" if proc.returncode == 0 else f"FAILED (exit code {proc.returncode})"
+        with self.print_lock:
+            self.outcomes.append(Outcome(what, lane, proc.returncode, started, ended, is_file))
+            print(f"=== lane {lane}: {what}: {verdict} in {minutes(ended - started)}", flush=True)
+            print(proc.stdout.rstrip(), flush=True)
+        return proc.returncode
+
+    def lane(self, lane: int, first: str | None) -> None:
+        if first and self.run(lane, first, shlex.split(first), dict(os.environ), is_file=False) != 0:
+            self.queue.close()
+            return
+        env = {**os.environ, "INTELGRAPH_SANDBOX_ID": str(self.base + lane), "KEEP_FLEETS": "1"}
+        while (path := self.queue.take()) is not None:
+            junit = self.args.timings / f"e2e-{path.stem}.xml"
+            cmd = [
+                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=10",
+                f"--junitxml={junit}", str(path), *self.pytest_args,
+            ]  # fmt: skip
+            self.run(lane, str(path), cmd, env, is_file=True)
+
+    def remove_fleets(self) -> None:
+        """Remove the fleet of every lane that ran a file (fleet_down.yml)."""
+        playbook = Path(sys.executable).parent / "ansible-playbook"
+        for lane in sorted({o.lane for o in self.outcomes if o.is_file}):
+            env = {**os.environ, "INTELGRAPH_SANDBOX_ID": str(self.base + lane)}
+            down = [str(playbook), "sandbox/playbooks/fleet_down.yml"]
+            subprocess.run(down, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+
+    def main(self) -> int:
+        firsts = self.args.first or []
+        lanes = max(self.args.lanes, len(firsts))
+        self.args.timings.mkdir(parents=True, exist_ok=True)
+        threads = [
+            threading.Thread(target=self.lane, args=(k, firsts[k - 1] if k <= len(firsts) else None))
+            for k in range(1, lanes + 1)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        files = [o for o in self.outcomes if o.is_file]
+        if files:
+            seconds = max(o.ended for o in files) - min(o.started for o in files)
+            rc = max(o.rc for o in files)
+            (self.args.timings / "test-e2e.seconds").write_text(f"{round(seconds)} rc={rc}\n")
+        if os.environ.get("KEEP_FLEETS") != "1":
+            self.remove_fleets()
+        return self.verdict(files)
+
+    def verdict(self, files: list[Outcome]) -> int:
+        """0 when every command and file passed and at least one test ran. With pytest
+        arguments (a selection such as -k), a file none of whose tests is selected (pytest's
+        exit code 5) is not a failure."""
+        selecting = bool(self.pytest_args)
+        failed = [o.what for o in self.outcomes if o.rc != 0 and not (selecting and o.is_file and o.rc == 5)]
+        if self.queue.files:
+            print(f"not run, after a failure: {', '.join(str(p) for p in self.queue.files)}")
+        if failed:
+            print(f"failed: {', '.join(failed)}")
+            return 1
+        if not [o for o in files if o.rc == 0]:
+            print(f"no test was run ({' '.join(self.pytest_args) or 'no test file found'})")
+            return 1
+        return 0
+
+
+def main(argv: list[str]) -> int:
+    pytest_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, pytest_args = argv[:at], argv[at + 1 :]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lanes", type=int, default=2, help="lanes, each on a fleet of its own (default 2)")
+    parser.add_argument("--first", action="append", help="a command lane K runs before its first file")
+    parser.add_argument("--timings", type=Path, default=ROOT / ".sandbox/test-timings")
+    parser.add_argument("paths", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    if args.lanes < 1:
+        parser.error("--lanes must be at least 1")
+    return Lanes(args, pytest_args).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
