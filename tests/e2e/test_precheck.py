@@ -320,17 +320,16 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
         wait_for(lambda: prometheus_rate(deployed) > 1.0, 180, "Prometheus to see the traffic")
         busy = deployed.playbook("playbooks/precheck.yml", extra_vars={"intelgraph_traffic_max_rps": 0.5})
         with webhook_receiver() as receiver:
-            run = deployed.playbook(
-                "playbooks/upgrade.yml",
-                extra_vars={
-                    "intelgraph_traffic_max_rps": 0.5,
-                    "intelgraph_traffic_force": True,
-                    "intelgraph_rps_limit": 5,
-                    "intelgraph_rps_burst": 10,
-                    "intelgraph_window_webhook_url": receiver.url,
-                    "intelgraph_window_webhook_token": TOKEN,
-                },
-            )
+            inputs = {
+                "intelgraph_traffic_max_rps": 0.5,
+                "intelgraph_traffic_force": True,
+                "intelgraph_rps_limit": 5,
+                "intelgraph_rps_burst": 10,
+                "intelgraph_cache_ttl_seconds": 120,
+                "intelgraph_window_webhook_url": receiver.url,
+                "intelgraph_window_webhook_token": TOKEN,
+            }
+            run = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
     # Low-traffic check: above the ceiling the pre-check stops, naming the variable; forced, it goes on.
     assert busy.rc == 2, f"a busy fleet passed the pre-check, see {busy.log}"
     text = flat(busy)
@@ -362,7 +361,8 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
                 scratch.restore(key, 0, dump)
         assert {k: scratch.get(k) for k in seeded} == seeded
 
-    # Config: the 24.1 settings in every env file, mode 0640, root and the service's group.
+    # Config: the 24.1 settings in every env file, mode 0640, root and the service's group; the
+    # cache TTL given (not the default) is the one the config phase wrote and the rollout kept.
     for host in deployed.groups["api"] + deployed.groups["ingest"]:
         service = "api" if host in deployed.groups["api"] else "ingest"
         env = (deployed.read(host, f"/etc/intelgraph/{service}.env") or b"").decode().splitlines()
@@ -374,7 +374,9 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
         ):
             assert line in env, (host, env)
         if service == "api":
-            assert "CACHE_TTL_SECONDS=300" in env
+            assert "CACHE_TTL_SECONDS=120" in env and "CACHE_TTL_SECONDS=300" not in env, (host, env)
+            _, metrics = http_get(f"http://{deployed.address(host)}:8080/metrics", None, 5, raw=True)
+            assert 'cache_ttl_seconds="120"' in metrics, (host, "the API does not run with the TTL given")
         assert deployed.stat(host, f"/etc/intelgraph/{service}.env") == ("640", "root", "intelgraph")
 
     # 24.1 behaviour: over RPS_LIMIT a client gets 429s; without a region claim, 403.
@@ -391,3 +393,10 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
     assert 429 in codes and codes[0] in (200, 404), codes
     status, body = deployed.http(api, 8080, "/api/v1/entities/e2e-rp-1", {"X-Tenant-Id": "e2e-limit-2"})
     assert status == 403, body
+
+    # The same inputs once more: every env file already holds them, so nothing changes anywhere.
+    again = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
+    assert again.ok, f"second upgrade failed, see {again.log}"
+    assert again.changed_hosts() == [], (
+        f"a second run with the same inputs changed something, see {again.log}"
+    )
