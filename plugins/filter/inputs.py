@@ -4,17 +4,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import input_errors as _input_errors
+from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
+    host_input_errors as _host_input_errors,
+)
+from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
+    input_errors as _input_errors,
+)
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text
 
 
-def input_errors(values: Any) -> list[str]:
-    """Every problem with the inputs given, each naming the variable and its value."""
+def host_values(hostvars: Mapping[str, Any], host: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The inputs as `host` has them: each variable its inventory, the command line or its
+    facts define for it (hostvars), else the value given (the play's, e.g. a role default)."""
+    own = hostvars[host]
+    found = {}
+    for name, value in values.items():
+        try:
+            found[name] = own.get(name, value)
+        except AnsibleError as exc:
+            reason = redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise AnsibleFilterError(f"{host}: {name} cannot be evaluated: {reason}") from None
+    return found
+
+
+def input_errors(values: Any, hostvars: Mapping[str, Any] | None = None, hosts: Any = None) -> list[str]:
+    """Every problem with the inputs given, each naming the variable and its value. Given
+    hostvars and hosts, the inputs of each of those hosts, from its own variables, each
+    problem naming the hosts that have it."""
     if not isinstance(values, dict):
         raise AnsibleFilterError(f"input_errors expects a dict of variables, got {type(values).__name__}")
-    return _input_errors(dict(values))
+    if hosts is None:
+        return _input_errors(dict(values))
+    if hostvars is None or isinstance(hosts, (str, bytes)):
+        raise AnsibleFilterError("input_errors takes hostvars and a list of hosts together")
+    return _host_input_errors({host: host_values(hostvars, host, dict(values)) for host in hosts})
 
 
 class FilterModule:

@@ -20,6 +20,7 @@ URL = re.compile(r"https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?", re.IGNORECASE)
 # budget check pass.
 WINDOW_MINUTES_MAX = 240
 RESIDENCY_MODES = ("off", "permissive", "strict")
+RUNTIMES = ("systemd", "docker")
 BOOLEANS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 # Inputs whose value is a secret, never shown; and URLs, shown without their path (chat
 # webhooks carry their token in it). Any other value is shown with the URLs in it redacted
@@ -160,6 +161,10 @@ def phase_seconds(value: Any) -> str | None:
     return None
 
 
+def runtime(value: Any) -> str | None:
+    return None if value in RUNTIMES else f"must be one of {', '.join(RUNTIMES)}"
+
+
 def boolean(value: Any) -> str | None:
     if isinstance(value, bool) or (isinstance(value, str) and value.lower() in BOOLEANS):
         return None
@@ -182,6 +187,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "intelgraph_phase_seconds": phase_seconds,
     "intelgraph_traffic_max_rps": number_between("the request rate ceiling", 0.0),
     "intelgraph_traffic_force": boolean,
+    "intelgraph_runtime": runtime,
 }
 
 
@@ -202,4 +208,29 @@ def input_errors(values: dict[str, Any]) -> list[str]:
             f"intelgraph_rps_burst={values['intelgraph_rps_burst']}: RPS_BURST must be at least "
             f"RPS_LIMIT (intelgraph_rps_limit={values['intelgraph_rps_limit']})"
         )
+    registry = values.get("intelgraph_registry")
+    if (
+        values.get("intelgraph_runtime") == "docker"
+        and "intelgraph_registry" in values
+        and not str(registry).strip()
+    ):
+        errors.append(
+            f"{shown('intelgraph_registry', registry)}: a host of the docker runtime needs the registry "
+            "of the intelgraph-server images"
+        )
     return errors
+
+
+def host_input_errors(values_by_host: dict[str, dict[str, Any]]) -> list[str]:
+    """Every problem with the inputs of each host, checked from that host's own values: each
+    problem once, followed by the hosts that have it, or by `every host` when all of them
+    do (`intelgraph_rps_limit=0: RPS_LIMIT must be ... (api2)`). Empty when all is well."""
+    hosts_of: dict[str, list[str]] = {}
+    for host, values in values_by_host.items():
+        for error in input_errors(values):
+            hosts_of.setdefault(error, []).append(host)
+    every = len(values_by_host) > 1
+    return [
+        f"{error} ({'every host' if every and len(hosts) == len(values_by_host) else ', '.join(hosts)})"
+        for error, hosts in hosts_of.items()
+    ]

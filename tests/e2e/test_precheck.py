@@ -139,31 +139,56 @@ def prometheus_rate(fleet: Fleet) -> float:
 
 @pytest.mark.keeps_fleet
 @pytest.mark.parametrize(
-    ("extra_vars", "named"),
+    ("extra_vars", "host_vars", "named"),
     [
         (
             {"intelgraph_rps_limit": 100, "intelgraph_rps_burst": 50},
-            "intelgraph_rps_burst=50: RPS_BURST must be at least",
+            {},
+            ["intelgraph_rps_burst=50: RPS_BURST must be at least"],
         ),
-        ({"intelgraph_rps_limit": "abc"}, "intelgraph_rps_limit=abc: RPS_LIMIT must be a positive integer"),
+        (
+            {"intelgraph_rps_limit": "abc"},
+            {},
+            ["intelgraph_rps_limit=abc: RPS_LIMIT must be a positive integer"],
+        ),
         (
             {"intelgraph_tenant_residency_mode": "strcit"},
-            "intelgraph_tenant_residency_mode=strcit: TENANT_RESIDENCY",
+            {},
+            ["intelgraph_tenant_residency_mode=strcit: TENANT_RESIDENCY"],
+        ),
+        # Values only some hosts have (host_vars): each found from that host's own variables.
+        (
+            {},
+            {"api2": {"intelgraph_rps_limit": 0}, "ingest1": {"intelgraph_tenant_residency_mode": "bogus"}},
+            [
+                "intelgraph_rps_limit=0: RPS_LIMIT must be a positive integer (api2)",
+                "intelgraph_tenant_residency_mode=bogus: TENANT_RESIDENCY_MODE must be one of off, "
+                "permissive, strict (ingest1)",
+            ],
         ),
     ],
-    ids=["burst-below-limit", "limit-not-a-number", "residency-misspelt"],
+    ids=["burst-below-limit", "limit-not-a-number", "residency-misspelt", "one-host-only"],
 )
-def test_a_bad_input_stops_the_upgrade_in_precheck(deployed: Fleet, extra_vars: dict, named: str) -> None:
+def test_a_bad_input_stops_the_upgrade_in_precheck(
+    deployed: Fleet, tmp_path: Path, extra_vars: dict, host_vars: dict, named: list[str]
+) -> None:
     before = fleet_state(deployed)
     points = restore_points(deployed)
+    # host_vars as an inventory of their own beside the fleet's (ansible-playbook -i ... -i ...).
+    inventory = tmp_path / "host_vars.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": host_vars}}))
     with webhook_receiver() as receiver, deployed.traffic() as stats:
         run = deployed.playbook(
-            "playbooks/upgrade.yml", extra_vars={**extra_vars, "intelgraph_window_webhook_url": receiver.url}
+            "playbooks/upgrade.yml",
+            "-i",
+            str(inventory),
+            extra_vars={**extra_vars, "intelgraph_window_webhook_url": receiver.url},
         )
     assert stats["requests_failed"] == 0, stats["failures"]
     assert_every_event_applied_once_or_dead_lettered(deployed, stats, [])
     assert run.rc != 0, f"a bad input passed, see {run.log}"
-    assert f"Bad input, nothing was changed: {named}" in flat(run)
+    assert f"Bad input, nothing was changed: {named[0]}" in flat(run)
+    assert all(problem in flat(run) for problem in named), f"see {run.log}"
     assert plays(run) == ["Pre-check | the fleet is ready"]
     assert receiver.messages == [], "no window may be announced for a run that never starts"
     assert restore_points(deployed) == points

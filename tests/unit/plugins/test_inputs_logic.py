@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ GOOD: dict[str, Any] = {
     "intelgraph_phase_seconds": {"precheck": 60, "config": 60, "migrate": 120, "rollout": 300, "verify": 240},
     "intelgraph_traffic_max_rps": 200,
     "intelgraph_traffic_force": False,
+    "intelgraph_runtime": "systemd",
+    "intelgraph_registry": "",
 }
 
 
@@ -178,3 +181,88 @@ def test_the_filter_refuses_anything_but_a_dict() -> None:
     ]
     with pytest.raises(AnsibleFilterError):
         input_errors_filter(["intelgraph_rps_limit"])
+
+
+# --- every host from its own variables ---------------------------------------------------------
+
+
+class HostVars(Mapping):
+    """hostvars as a filter sees it: each host's own variables, templated when read; reading
+    one that cannot be templated raises."""
+
+    def __init__(self, hosts: dict[str, dict[str, Any]]) -> None:
+        self.hosts = hosts
+
+    def __getitem__(self, host: str) -> Mapping[str, Any]:
+        return Vars(self.hosts[host])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.hosts)
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+
+class Vars(HostVars):
+    def __getitem__(self, name: str) -> Any:
+        value = self.hosts[name]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+FLEET = ["localhost", "lb1", "api1", "api2", "ingest1"]
+
+
+def fleet_errors(**own: dict[str, Any]) -> list[str]:
+    hostvars = HostVars({host: own.get(host, {}) for host in FLEET})
+    return input_errors_filter(GOOD, hostvars, FLEET)
+
+
+def test_a_value_only_one_host_has_is_found_and_named_with_its_host() -> None:
+    assert fleet_errors() == []
+    assert fleet_errors(
+        api2={"intelgraph_rps_limit": 0}, ingest1={"intelgraph_tenant_residency_mode": "bogus"}
+    ) == [
+        "intelgraph_rps_limit=0: RPS_LIMIT must be a positive integer (api2)",
+        "intelgraph_tenant_residency_mode=bogus: TENANT_RESIDENCY_MODE must be one of off, permissive, strict "
+        "(ingest1)",
+    ]
+    # A value that is good only together with another (the burst) is checked with the host's own.
+    assert fleet_errors(api1={"intelgraph_rps_burst": 50}) == [
+        "intelgraph_rps_burst=50: RPS_BURST must be at least RPS_LIMIT (intelgraph_rps_limit=100) (api1)"
+    ]
+
+
+def test_a_value_every_host_has_is_named_once_for_every_host() -> None:
+    bad = {"intelgraph_window_minutes": 10000}
+    assert fleet_errors(**{host: bad for host in FLEET}) == [
+        "intelgraph_window_minutes=10000: the window length in minutes must be an integer from 1 to 240 (every host)"
+    ]
+    assert fleet_errors(api1=bad, api2=bad) == [
+        "intelgraph_window_minutes=10000: the window length in minutes must be an integer from 1 to 240 (api1, api2)"
+    ]
+
+
+def test_how_a_host_runs_intelgraph_is_an_input_of_that_host() -> None:
+    assert fleet_errors(api1={"intelgraph_runtime": "podman"}) == [
+        "intelgraph_runtime=podman: must be one of systemd, docker (api1)"
+    ]
+    assert fleet_errors(api2={"intelgraph_runtime": "docker"}) == [
+        "intelgraph_registry=: a host of the docker runtime needs the registry of the intelgraph-server images (api2)"
+    ]
+    assert (
+        fleet_errors(api2={"intelgraph_runtime": "docker", "intelgraph_registry": "registry.example"}) == []
+    )
+
+
+def test_a_host_variable_that_cannot_be_evaluated_is_named_with_its_host() -> None:
+    from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+
+    undefined = AnsibleUndefinedVariable("'base_limit' is undefined")
+    with pytest.raises(
+        AnsibleFilterError, match="api2: intelgraph_rps_limit cannot be evaluated: 'base_limit' is"
+    ):
+        fleet_errors(api2={"intelgraph_rps_limit": undefined})
+    with pytest.raises(AnsibleFilterError, match="hostvars and a list of hosts together"):
+        input_errors_filter(GOOD, None, FLEET)
