@@ -221,11 +221,24 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
 def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -> None:
     before = fleet_state(deployed)
     primary, replica = deployed.groups["cache"]
+    units = {
+        h: "intelgraph-api" if h in deployed.groups["api"] else "intelgraph-ingest" for h in before["links"]
+    }
+    started = {host: deployed.unit_started(host, unit) for host, unit in units.items()}
     with deployed.traffic() as stats:
         deployed.exec(replica, "systemctl", "stop", "redis-server")
         try:
             run = deployed.playbook("playbooks/precheck.yml")
             upgrade = deployed.playbook("playbooks/upgrade.yml")
+            # The rollout alone (--tags rollout: no pre-check before it) finds the replica gone
+            # in the check of Redis that runs again before the first host is drained.
+            with webhook_receiver() as receiver:
+                rollout = deployed.playbook(
+                    "playbooks/upgrade.yml",
+                    "--tags",
+                    "rollout",
+                    extra_vars={"intelgraph_window_webhook_url": receiver.url},
+                )
         finally:
             deployed.exec(replica, "systemctl", "start", "redis-server")
     # The fleet served throughout: no request failed, every ingest event was applied once.
@@ -238,6 +251,15 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
         assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
         assert f"{primary}: Redis (port 6379) check 'connected replicas' failed: 0 replica(s) online" in text
         assert plays(attempt) == ["Pre-check | the fleet is ready"]
+    assert rollout.rc == 2, f"the rollout started with {replica} stopped, see {rollout.log}"
+    text = flat(rollout)
+    assert "Redis is no longer healthy, so the rollout does not start; no host was restarted." in text
+    assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
+    assert plays(rollout)[-1] == "Upgrade | Redis before the rollout"
+    opened, closed = receiver.bodies()  # the window opened for the rollout is closed as failed
+    assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
+    assert closed["outcome"] == "failed" and "Redis is no longer healthy" in closed["reason"]
+    assert {host: deployed.unit_started(host, unit) for host, unit in units.items()} == started
     assert fleet_state(deployed) == before
 
     # Back as before: the replica follows its primary again, with the same keys.
