@@ -56,20 +56,26 @@ def cache_plan(snapshot: dict[bytes, Entry], live: dict[bytes, Entry]) -> CacheP
     return plan
 
 
+# Keys no cache prefix may cover, whatever protected_keys the caller gives: the ingest stream,
+# its dead-letter stream and the change stream hold events, not cache entries.
+ALWAYS_PROTECTED = ("intelgraph:ingest", "intelgraph:ingest:dlq", "intelgraph:changes")
+
+
 def prefix_errors(prefix: str, protected: list[str]) -> list[str]:
     """Why `prefix` cannot name the cache keys: empty (every key would be cache), a glob
-    character, or covering a protected key or prefix (the ingest stream, the toggles)."""
+    character, covering a protected key or prefix (the prefix begins it: the ingest streams,
+    the toggles), or lying inside one (it begins the prefix). ALWAYS_PROTECTED come first."""
     errors = []
     if not prefix:
         errors.append("cache_prefix must not be empty: every key of the node would count as cache")
     elif any(ch in prefix for ch in "*?[]"):
         errors.append(f"cache_prefix {prefix!r} holds a glob character")
     else:
-        errors.extend(
-            f"cache_prefix {prefix!r} covers the protected key or prefix {name!r}"
-            for name in protected
-            if name.startswith(prefix)
-        )
+        for name in dict.fromkeys([*ALWAYS_PROTECTED, *protected]):
+            if name.startswith(prefix):
+                errors.append(f"cache_prefix {prefix!r} covers the protected key or prefix {name!r}")
+            elif prefix.startswith(name):
+                errors.append(f"cache_prefix {prefix!r} lies inside the protected key or prefix {name!r}")
     return errors
 
 

@@ -38,8 +38,10 @@ options:
     default: "intelgraph:entity:"
   protected_keys:
     description:
-      - Keys and key prefixes that O(cache_prefix) must not cover (the module fails before reading anything
-        if it does).
+      - Keys and key prefixes that O(cache_prefix) must neither cover nor lie inside (the module fails before
+        reading anything if it does).
+      - The ingest stream C(intelgraph:ingest), its dead-letter stream C(intelgraph:ingest:dlq) and the change
+        stream C(intelgraph:changes) are protected as well, whatever this lists.
     type: list
     elements: str
     default: ["intelgraph:ingest", "intelgraph:changes", "intelgraph:features:"]

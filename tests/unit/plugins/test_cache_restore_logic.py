@@ -49,14 +49,53 @@ def test_cache_plan(snapshot: dict, live: dict, restore: list, delete: list, unc
             "intelgraph:",
             [
                 "cache_prefix 'intelgraph:' covers the protected key or prefix 'intelgraph:ingest'",
+                "cache_prefix 'intelgraph:' covers the protected key or prefix 'intelgraph:ingest:dlq'",
+                "cache_prefix 'intelgraph:' covers the protected key or prefix 'intelgraph:changes'",
                 "cache_prefix 'intelgraph:' covers the protected key or prefix 'intelgraph:features:'",
             ],
         ),
+        # The dead-letter stream, protected whatever the caller lists.
+        (
+            "intelgraph:ingest:",
+            [
+                "cache_prefix 'intelgraph:ingest:' lies inside the protected key or prefix 'intelgraph:ingest'",
+                "cache_prefix 'intelgraph:ingest:' covers the protected key or prefix 'intelgraph:ingest:dlq'",
+            ],
+        ),
+        # Inside a protected prefix: the toggles under intelgraph:features: are not cache.
+        (
+            "intelgraph:features:beta:",
+            [
+                "cache_prefix 'intelgraph:features:beta:' lies inside the protected key or prefix "
+                "'intelgraph:features:'"
+            ],
+        ),
+        (
+            "intelgraph:changes:",
+            [
+                "cache_prefix 'intelgraph:changes:' lies inside the protected key or prefix 'intelgraph:changes'"
+            ],
+        ),
     ],
-    ids=["cache", "empty", "glob", "covers-stream-and-toggles"],
+    ids=[
+        "cache",
+        "empty",
+        "glob",
+        "covers-streams-and-toggles",
+        "covers-the-dlq",
+        "inside-the-toggles",
+        "changes",
+    ],
 )
 def test_prefix_errors(prefix: str, errors: list[str]) -> None:
+    # The caller lists the ingest stream and the toggles, as the rollback role does.
     assert prefix_errors(prefix, ["intelgraph:ingest", "intelgraph:features:"]) == errors
+
+
+def test_the_event_streams_are_protected_when_the_caller_lists_none() -> None:
+    assert prefix_errors("intelgraph:ch", []) == [
+        "cache_prefix 'intelgraph:ch' covers the protected key or prefix 'intelgraph:changes'"
+    ]
 
 
 def test_scratch_server_listens_on_its_socket_only_and_keeps_nothing() -> None:
