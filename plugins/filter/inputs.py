@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleError, AnsibleFilterError
+from ansible_collections.intelgraph.ops.plugins.module_utils._cache_restore import prefix_errors
 from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
     host_input_errors as _host_input_errors,
 )
@@ -44,6 +45,16 @@ def input_errors(values: Any, hostvars: Mapping[str, Any] | None = None, hosts: 
     return _host_input_errors({host: host_values(hostvars, host, dict(values)) for host in hosts})
 
 
+def cache_prefix_errors(prefix: Any, protected: Any = None) -> list[str]:
+    """Why `prefix` cannot name the cache keys of a rollback (redis_cache_restore's own check,
+    made before anything changes): each problem names the prefix and the key it would touch."""
+    if not isinstance(prefix, str):
+        raise AnsibleFilterError(f"cache_prefix_errors expects a string, got {type(prefix).__name__}")
+    if protected is not None and (isinstance(protected, (str, bytes)) or not isinstance(protected, list)):
+        raise AnsibleFilterError("cache_prefix_errors expects a list of protected keys and prefixes")
+    return prefix_errors(prefix, [str(name) for name in protected or []])
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"input_errors": input_errors}
+        return {"input_errors": input_errors, "cache_prefix_errors": cache_prefix_errors}

@@ -118,3 +118,17 @@ def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> N
     assert "No restore point 'no-such-point' in" in said(missing)
     assert "nothing was changed" in said(missing)
     assert missing.changed_hosts() == []
+
+    # So does a cache prefix that covers the dead-letter stream: checked with the restore point,
+    # before the window opens and before any worker is quiesced.
+    covering = fleet.playbook(
+        "playbooks/rollback.yml",
+        extra_vars={"rollback_restore_cache": True, "rollback_cache_prefix": "intelgraph:ingest:"},
+    )
+    assert not covering.ok
+    assert "Bad input, nothing was changed: rollback_cache_prefix=intelgraph:ingest: cannot be used" in said(
+        covering
+    )
+    assert "covers the protected key or prefix 'intelgraph:ingest:dlq'" in said(covering)
+    assert re.findall(r"^PLAY \[(.+?)\]", covering.output, re.MULTILINE) == ["Rollback | restore point"]
+    assert covering.changed_hosts() == []

@@ -105,3 +105,16 @@ def test_scratch_server_listens_on_its_socket_only_and_keeps_nothing() -> None:
     assert options["--unixsocket"] == "/tmp/w/redis.sock" and options["--unixsocketperm"] == "700"
     assert (options["--dir"], options["--dbfilename"]) == ("/tmp/w", "snapshot.rdb")
     assert (options["--appendonly"], options["--save"]) == ("no", "")
+
+
+def test_the_filter_makes_the_modules_check_before_anything_changes() -> None:
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.intelgraph.ops.plugins.filter.inputs import cache_prefix_errors
+
+    assert cache_prefix_errors("intelgraph:entity:", ["intelgraph:features:"]) == []
+    assert cache_prefix_errors("intelgraph:ingest:", None) == prefix_errors("intelgraph:ingest:", [])
+    assert cache_prefix_errors("intelgraph:features:x", ["intelgraph:features:"]) == [
+        "cache_prefix 'intelgraph:features:x' lies inside the protected key or prefix 'intelgraph:features:'"
+    ]
+    with pytest.raises(AnsibleFilterError):
+        cache_prefix_errors("intelgraph:entity:", "intelgraph:features:")
