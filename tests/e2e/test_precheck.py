@@ -442,7 +442,10 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
     assert status == 403, body
 
     # The same inputs once more: every env file already holds them, so nothing changes anywhere.
-    again = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
+    # Under traffic again: the run's validation judges the SLO gates on what Prometheus sees.
+    with deployed.traffic():
+        wait_for(lambda: prometheus_rate(deployed) > 1.0, 180, "Prometheus to see the traffic")
+        again = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
     assert again.ok, f"second upgrade failed, see {again.log}"
     assert again.changed_hosts() == [], (
         f"a second run with the same inputs changed something, see {again.log}"
