@@ -136,8 +136,19 @@ class Lanes:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the whole process group: the running files stop on their own; no
+            # lane takes another.
+            self.queue.close()
+            for thread in threads:
+                thread.join()
+            print(f"interrupted; not run: {', '.join(str(p) for p in self.queue.files) or 'none'}")
+            if os.environ.get("KEEP_FLEETS") != "1":
+                self.remove_fleets()
+            return 130
         files = [o for o in self.outcomes if o.is_file]
         if files:
             seconds = max(o.ended for o in files) - min(o.started for o in files)

@@ -3,9 +3,12 @@ that run the end-to-end files, and the timings `make test` prints at its end."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +196,26 @@ def test_a_selection_that_matches_no_test_anywhere_fails(tmp_path: Path) -> None
     none = run_lanes(tmp_path, str(files), "--", "-k", "nothing_by_this_name")
     assert none.returncode == 1
     assert "no test was run (-k nothing_by_this_name)" in none.stdout
+
+
+def test_an_interrupt_stops_every_lane_and_no_file_is_taken_after_it(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    files = write_tests(
+        tmp_path / "files",
+        **{
+            f"test_{n}": LANE_FILE.format(name=n, ok=True).replace("sleep(0.5)", "sleep(3)") for n in "abcdef"
+        },
+    )
+    env = {"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "LOG": str(log)}
+    cmd = [sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"), str(files)]
+    # As a terminal's Ctrl-C does: SIGINT to the whole process group, lanes and running files.
+    lanes_run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and len(log.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(lanes_run.pid, signal.SIGINT)
+    out, _ = lanes_run.communicate(timeout=60)
+    assert lanes_run.returncode == 130, out
+    assert "interrupted; not run: " in out
+    time.sleep(4)  # a file taken after the interrupt would have written its line by now
+    assert len(log.read_text().splitlines()) == 2
