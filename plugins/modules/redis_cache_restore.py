@@ -44,7 +44,7 @@ options:
         stream C(intelgraph:changes) are protected as well, whatever this lists.
     type: list
     elements: str
-    default: ["intelgraph:ingest", "intelgraph:changes", "intelgraph:features:"]
+    default: ["intelgraph:features:"]
   redis_server:
     description: The C(redis-server) program that loads the snapshot; same major version as the live node.
     type: str
@@ -149,7 +149,7 @@ def main() -> None:
         protected_keys={
             "type": "list",
             "elements": "str",
-            "default": ["intelgraph:ingest", "intelgraph:changes", "intelgraph:features:"],
+            "default": ["intelgraph:features:"],
             "no_log": False,
         },
         redis_server={"type": "str", "default": "redis-server"},
