@@ -84,6 +84,21 @@ class PlaybookRun:
     def changed_hosts(self) -> list[str]:
         return sorted(h for h, counts in self.recap().items() if counts.get("changed", 0))
 
+    def task_hosts(self, task: str) -> list[str]:
+        """The hosts a task ran on (ok or changed, not skipped), one entry per run of it: the
+        task's name as its TASK line prints it, e.g. `intelgraph_service : Write the service
+        settings`."""
+        hosts: list[str] = []
+        current = ""
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                current = line[len("TASK [") :].rsplit("]", 1)[0]
+            else:
+                match = re.match(r"^(?:ok|changed): \[([^\]\s]+)", line)
+                if match and current.endswith(task):
+                    hosts.append(match.group(1))
+        return hosts
+
 
 @dataclass
 class RunningPlaybook:

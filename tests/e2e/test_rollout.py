@@ -100,6 +100,13 @@ def test_upgrade_rolls_out_and_validates_with_no_failed_request_and_every_event_
 
     # Every host moved; no request failed; HAProxy has every API host back.
     assert fleet.versions() == dict.fromkeys(api + fleet.groups["ingest"], TARGET)
+    # Each host's settings were written once, in the config phase; its rollout did not write
+    # them again.
+    for task in (
+        "intelgraph_service : Write the service settings",
+        "intelgraph_service : Write the connection secrets",
+    ):
+        assert sorted(run.task_hosts(task)) == sorted(api + fleet.groups["ingest"]), task
     assert stats["requests_sent"] > 100
     assert stats["requests_failed"] == 0, stats["failures"]
     assert set(fleet.haproxy_states().values()) == {"UP"}
