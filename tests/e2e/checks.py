@@ -3,11 +3,76 @@ served, and the accounting of every ingest event the traffic generator produced.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from sandbox import Fleet, PlaybookRun
+from sandbox import ROOT, Fleet, PlaybookRun
+
+SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
+# The streams the services and the traffic write while they serve: left out of a digest taken
+# while the fleet serves (streams=False).
+EVENT_STREAMS = ("intelgraph:ingest", "intelgraph:ingest:dlq", "intelgraph:changes")
+
+
+def state_dir(fleet: Fleet) -> Path:
+    """The controller's state directory of the fleet's runs (window, ledger, restore points)."""
+    return ROOT / ".sandbox" / fleet.name / "state"
+
+
+def redis_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
+    """Every key of the primary that does not expire, with a digest of its value (DUMP), and the
+    feature toggles; cache entries (with a TTL) come and go and are left out, and so are the event
+    streams with streams=False."""
+    client = fleet.redis()
+    raw = client.__class__(
+        host=fleet.address(fleet.groups["cache"][0]),
+        port=6379,
+        password=fleet.redis_password,
+        socket_timeout=5,
+    )
+    keys = {}
+    for key in raw.scan_iter(count=1000):
+        if raw.ttl(key) == -1 and (streams or key.decode() not in EVENT_STREAMS):
+            keys[key.decode()] = hashlib.sha256(raw.dump(key) or b"").hexdigest()
+    toggles = {k: client.get(k) for k in client.scan_iter("intelgraph:features:*")}
+    return {"persistent_keys": len(keys), "digest": keys, "toggles": toggles}
+
+
+def fleet_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
+    """What a run may change, read from the hosts themselves: env files byte for byte, current
+    links, unpacked releases, when each service started, the versions served, HAProxy's states,
+    Redis (redis_digest), the migrations applied and the tables. Equal before and after a run
+    that says "nothing was changed"."""
+    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    state: dict[str, Any] = {
+        "files": fleet.files(
+            {
+                "api": ["/etc/intelgraph/api.env", "/etc/intelgraph/secrets.env"],
+                "ingest": ["/etc/intelgraph/ingest.env", "/etc/intelgraph/secrets.env"],
+                "tools": ["/etc/intelgraph/workspace.env"],
+            }
+        ),
+        "links": {h: fleet.readlink(h, "/opt/intelgraph/current") for h in hosts + fleet.groups["tools"]},
+        "releases": {
+            h: fleet.exec(h, "ls", "/opt/intelgraph/releases").stdout.split()
+            for h in hosts + fleet.groups["tools"]
+        },
+        "started": {
+            h: fleet.unit_started(h, SERVICES["api" if h in fleet.groups["api"] else "ingest"]) for h in hosts
+        },
+        "versions": fleet.versions(),
+        "haproxy": fleet.haproxy_states(),
+        "redis": redis_digest(fleet, streams),
+    }
+    with fleet.pg() as conn:
+        state["migrations"] = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
+        state["tables"] = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        ).fetchall()
+    return state
 
 
 def said(run: PlaybookRun) -> str:

@@ -5,18 +5,16 @@ mid-rollout, from the run ledger."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
-from typing import Any
 
 import ansible_runner
 import pytest
+from checks import SERVICES, fleet_digest, state_dir
 from test_rollout import (
     PREVIOUS,
     TARGET,
@@ -28,61 +26,6 @@ from test_rollout import (
 
 from sandbox import ROOT, Fleet
 
-SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
-
-
-def redis_digest(fleet: Fleet) -> dict[str, Any]:
-    """Every key of the primary that does not expire, with a digest of its value (DUMP), and the
-    feature toggles; cache entries (with a TTL) come and go and are left out."""
-    client = fleet.redis()
-    raw = client.__class__(
-        host=fleet.address(fleet.groups["cache"][0]),
-        port=6379,
-        password=fleet.redis_password,
-        socket_timeout=5,
-    )
-    keys = {}
-    for key in raw.scan_iter(count=1000):
-        if raw.ttl(key) == -1:
-            keys[key.decode()] = hashlib.sha256(raw.dump(key) or b"").hexdigest()
-    toggles = {k: client.get(k) for k in client.scan_iter("intelgraph:features:*")}
-    return {"persistent_keys": len(keys), "digest": keys, "toggles": toggles}
-
-
-def fleet_state(fleet: Fleet) -> dict[str, Any]:
-    """What an upgrade changes, read from the hosts themselves."""
-    hosts = fleet.groups["api"] + fleet.groups["ingest"]
-    state: dict[str, Any] = {
-        "files": fleet.files(
-            {
-                "api": ["/etc/intelgraph/api.env", "/etc/intelgraph/secrets.env"],
-                "ingest": ["/etc/intelgraph/ingest.env", "/etc/intelgraph/secrets.env"],
-                "tools": ["/etc/intelgraph/workspace.env"],
-            }
-        ),
-        "links": {h: fleet.readlink(h, "/opt/intelgraph/current") for h in hosts + fleet.groups["tools"]},
-        "releases": {
-            h: fleet.exec(h, "ls", "/opt/intelgraph/releases").stdout.split()
-            for h in hosts + fleet.groups["tools"]
-        },
-        "started": {
-            h: fleet.unit_started(h, SERVICES["api" if h in fleet.groups["api"] else "ingest"]) for h in hosts
-        },
-        "versions": fleet.versions(),
-        "haproxy": fleet.haproxy_states(),
-        "redis": redis_digest(fleet),
-    }
-    with fleet.pg() as conn:
-        state["migrations"] = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
-        state["tables"] = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
-        ).fetchall()
-    return state
-
-
-def state_dir(fleet: Fleet) -> Path:
-    return ROOT / ".sandbox" / fleet.name / "state"
-
 
 def controller_files(fleet: Fleet) -> list[str]:
     base = state_dir(fleet)
@@ -92,7 +35,7 @@ def controller_files(fleet: Fleet) -> list[str]:
 def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     fleet = deployed
     hosts = fleet.groups["api"] + fleet.groups["ingest"]
-    before = fleet_state(fleet)
+    before = fleet_digest(fleet)
     controller_before = controller_files(fleet)
     assert set(before["versions"].values()) == {PREVIOUS}
     assert set(before["haproxy"].values()) == {"UP"}
@@ -122,7 +65,7 @@ def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch
     assert "+RPS_LIMIT=100" in check.output  # the env file's diff
     assert f"Check mode: release {TARGET} would be unpacked" in said(check)
     assert "Check mode: no migration runs" in said(check)
-    after = fleet_state(fleet)
+    after = fleet_digest(fleet)
     assert after == before
     assert controller_files(fleet) == controller_before  # no window record, restore point or ledger
     seen = lb_states(samples)

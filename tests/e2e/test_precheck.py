@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from checks import assert_every_event_applied_once_or_dead_lettered
+from checks import SERVICES, assert_every_event_applied_once_or_dead_lettered, fleet_digest, state_dir
 from webhook import webhook_receiver
 
 from sandbox import ROOT, Fleet, PlaybookRun, http_get
@@ -27,7 +27,6 @@ from sandbox import ROOT, Fleet, PlaybookRun, http_get
 sys.path.insert(0, str(ROOT / "tests/support"))
 from scratch_redis import scratch_redis
 
-SERVICE_FILES = ["/etc/intelgraph/secrets.env"]
 BACKUPS = "/var/backups/intelgraph"
 TOKEN = "e2e-webhook-token-3f9a"
 
@@ -39,23 +38,6 @@ def flat(run: PlaybookRun) -> str:
 
 def plays(run: PlaybookRun) -> list[str]:
     return re.findall(r"^PLAY \[(.+?)\] \*", run.output, re.MULTILINE)
-
-
-def fleet_state(fleet: Fleet) -> dict[str, Any]:
-    """What the upgrade may change on the API and ingest hosts: their env files byte for byte,
-    the release their `current` link points at, and the release they answer with."""
-    hosts = fleet.groups["api"] + fleet.groups["ingest"]
-    files = {}
-    for host in hosts:
-        service = "api" if host in fleet.groups["api"] else "ingest"
-        for path in (f"/etc/intelgraph/{service}.env", *SERVICE_FILES):
-            files[(host, path)] = fleet.read(host, path)
-    links = {h: fleet.exec(h, "readlink", "/opt/intelgraph/current").stdout.strip() for h in hosts}
-    return {"files": files, "links": links, "versions": fleet.versions()}
-
-
-def state_dir(fleet: Fleet) -> Path:
-    return ROOT / ".sandbox" / fleet.name / "state"
 
 
 def restore_points(fleet: Fleet) -> list[str]:
@@ -172,7 +154,7 @@ def prometheus_rate(fleet: Fleet) -> float:
 def test_a_bad_input_stops_the_upgrade_in_precheck(
     deployed: Fleet, tmp_path: Path, extra_vars: dict, host_vars: dict, named: list[str]
 ) -> None:
-    before = fleet_state(deployed)
+    before = fleet_digest(deployed, streams=False)
     points = restore_points(deployed)
     # host_vars as an inventory of their own beside the fleet's (ansible-playbook -i ... -i ...).
     inventory = tmp_path / "host_vars.yml"
@@ -192,12 +174,12 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
     assert plays(run) == ["Pre-check | the fleet is ready"]
     assert receiver.messages == [], "no window may be announced for a run that never starts"
     assert restore_points(deployed) == points
-    assert fleet_state(deployed) == before
+    assert fleet_digest(deployed, streams=False) == before
 
 
 @pytest.mark.keeps_fleet
 def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> None:
-    before = fleet_state(deployed)
+    before = fleet_digest(deployed, streams=False)
     points = restore_points(deployed)
     run = deployed.playbook("playbooks/upgrade.yml", "--check", "--diff", "--tags", "precheck,config")
     assert run.ok, f"check mode failed, see {run.log}"
@@ -214,15 +196,15 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
     assert deployed.redis_password not in run.output and deployed.db_password not in run.output
     assert "intelgraph.ops.intelgraph_workspace" not in run.output  # the migrate phase was left out
     assert restore_points(deployed) == points
-    assert fleet_state(deployed) == before
+    assert fleet_digest(deployed, streams=False) == before
 
 
 @pytest.mark.keeps_fleet
 def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -> None:
-    before = fleet_state(deployed)
+    before = fleet_digest(deployed, streams=False)
     primary, replica = deployed.groups["cache"]
-    units = {
-        h: "intelgraph-api" if h in deployed.groups["api"] else "intelgraph-ingest" for h in before["links"]
+    units = {h: SERVICES["api"] for h in deployed.groups["api"]} | {
+        h: SERVICES["ingest"] for h in deployed.groups["ingest"]
     }
     started = {host: deployed.unit_started(host, unit) for host, unit in units.items()}
     with deployed.traffic() as stats:
@@ -260,7 +242,7 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
     assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
     assert closed["outcome"] == "failed" and "Redis is no longer healthy" in closed["reason"]
     assert {host: deployed.unit_started(host, unit) for host, unit in units.items()} == started
-    assert fleet_state(deployed) == before
+    assert fleet_digest(deployed, streams=False) == before
 
     # Back as before: the replica follows its primary again, with the same keys.
     wait_for(
@@ -280,10 +262,10 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
 
 @pytest.mark.keeps_fleet
 def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: Fleet, tmp_path: Path) -> None:
-    before = fleet_state(deployed)
     primary = deployed.groups["cache"][0]
     cache = deployed.redis(primary)
     cache.set("intelgraph:entity:e2e-window", json.dumps({"id": "e2e-window"}))
+    before = fleet_digest(deployed, streams=False)
     cache_before = redis_dump(cache)
     # Keys with a time to live (the traffic's cache entries of earlier tests) may expire before
     # the snapshot is taken: they must be as they were if they are in it.
@@ -325,7 +307,7 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         )
 
         # The config phase never started: every host is as it was.
-        assert fleet_state(deployed) == before
+        assert fleet_digest(deployed, streams=False) == before
 
         # The restore point was taken (AOF off on this fleet) and holds what the cache held.
         manifest = check_restore_point(deployed, opened["window_id"], before)
@@ -359,7 +341,7 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
     cache.set("intelgraph:features:legacy_export", "off")
     # AOF on, turned on at run time: its first rewrite runs while the restore point is taken.
     cache.config_set("appendonly", "yes")
-    before = fleet_state(deployed)
+    before = fleet_digest(deployed, streams=False)
     # Keys with a time to live (the traffic's cache entries) may expire before the snapshot.
     keys_before = {key for key in redis_dump(cache) if cache.ttl(key) == -1}
 

@@ -12,6 +12,7 @@ import re
 
 from checks import (
     assert_every_event_applied_once_or_dead_lettered,
+    fleet_digest,
     in_service,
     lb_states,
     produce_poison,
@@ -113,6 +114,7 @@ def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> N
     assert again.changed_hosts() == []
 
     # A restore point that is not there stops the rollback before anything changes.
+    settled = fleet_digest(fleet, streams=False)
     missing = fleet.playbook("playbooks/rollback.yml", extra_vars={"rollback_restore_point": "no-such-point"})
     assert not missing.ok
     assert "No restore point 'no-such-point' in" in said(missing)
@@ -132,3 +134,4 @@ def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> N
     assert "covers the protected key or prefix 'intelgraph:ingest:dlq'" in said(covering)
     assert re.findall(r"^PLAY \[(.+?)\]", covering.output, re.MULTILINE) == ["Rollback | restore point"]
     assert covering.changed_hosts() == []
+    assert fleet_digest(fleet, streams=False) == settled
