@@ -69,7 +69,7 @@ demo-down: ## remove every container, network and process the sandbox made
 
 .PHONY: test test-no-fleet test-unit test-integration test-e2e lint molecule build
 # Two lanes (tests/lanes.py, below): lane 1 runs the checks that need no fleet, lane 2 Molecule
-# (on fleet N), and each lane then takes end-to-end files until none is left, so that no more
+# (on its fleet, N+2), and each lane then takes end-to-end files until none is left, so that no more
 # than two parts run at once: three overload the 2-core machine (load 15 to 25), which slows
 # each part and puts the timing-bound checks at risk. Each part's output is printed whole when
 # it ends. At the end: the whole run's time against its 25-minute target, each part's, and the
@@ -101,9 +101,9 @@ test-integration: venv dist ## the stand-in service against a local Redis and Po
 # Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
 # E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
 # INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-no-fleet and lane 2 Molecule
-# (on fleet N), each taking files as soon as its own part has ended. Each fleet is started from
-# images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and removed at the end unless
-# KEEP_FLEETS=1.
+# (on its fleet, N+2), each taking files as soon as its own part has ended. Each fleet, Molecule's
+# included, is started from images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and
+# removed at the end unless KEEP_FLEETS=1.
 E2E_LANES ?= 2
 E2E_TESTS ?= tests/e2e
 LANES = $(VENV)/bin/python tests/lanes.py --lanes $(E2E_LANES) --timings $(TIMINGS)

@@ -1,9 +1,10 @@
 """Run the end-to-end test files in lanes, each lane on a sandbox fleet of its own.
 
 Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may first run a
-command of its own (`--first`, once per lane, in order): `make test` gives the first lane the
-checks that need no fleet and the second Molecule, so that each lane takes its first test file
-as soon as its own command has ended rather than when both have. The test files wait in one
+command of its own (`--first`, once per lane, in order, on the lane's fleet): `make test` gives
+the first lane the checks that need no fleet and the second Molecule, so that each lane takes
+its first test file as soon as its own command has ended rather than when both have, and
+Molecule's fleet images are the ones the second lane's files then start from. The test files wait in one
 queue, the longest first; a free lane takes the next, runs it whole (`pytest FILE`) and prints
 its output whole when it ends. When a `--first` command fails, no lane takes another file.
 
@@ -106,10 +107,11 @@ class Lanes:
         return proc.returncode
 
     def lane(self, lane: int, first: str | None) -> None:
-        if first and self.run(lane, first, shlex.split(first), dict(os.environ), is_file=False) != 0:
+        fleet = {"INTELGRAPH_SANDBOX_ID": str(self.base + lane)}
+        if first and self.run(lane, first, shlex.split(first), {**os.environ, **fleet}, is_file=False) != 0:
             self.queue.close()
             return
-        env = {**os.environ, "INTELGRAPH_SANDBOX_ID": str(self.base + lane), "KEEP_FLEETS": "1"}
+        env = {**os.environ, **fleet, "KEEP_FLEETS": "1"}
         while (path := self.queue.take()) is not None:
             junit = self.args.timings / f"e2e-{path.stem}.xml"
             cmd = [

@@ -570,3 +570,15 @@ def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool
         return status, json.loads(body)
     except ValueError:
         return status, body
+
+
+if __name__ == "__main__":
+    # `python tests/e2e/sandbox.py fresh`: start fleet INTELGRAPH_SANDBOX_ID anew from its images
+    # (made first when missing), as the end-to-end tests do; Molecule's create step runs it. The
+    # playbooks run with the project's settings alone, not with those of the caller (Molecule's).
+    if sys.argv[1:] != ["fresh"]:
+        sys.exit("usage: tests/e2e/sandbox.py fresh")
+    for name in [name for name in os.environ if name.startswith(("ANSIBLE_", "MOLECULE_"))]:
+        del os.environ[name]
+    fleet = Fleet()
+    print(f"{fleet.name} started from its images {fleet.fresh()}")

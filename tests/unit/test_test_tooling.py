@@ -151,19 +151,23 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
     run = subprocess.run(
         [
             sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"),
-            "--first", "true", "--first", f"sh -c 'sleep 3; touch {marker}'", str(files),
+            "--first", "sh -c 'echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG'",
+            "--first", f"sh -c 'sleep 3; echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG; touch {marker}'", str(files),
         ],
         env={"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "INTELGRAPH_SANDBOX_ID": "4", "LOG": str(log)},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    ran = [line.split() for line in log.read_text().splitlines()]
+    logged = [line.split() for line in log.read_text().splitlines()]
+    # Each lane's first command ran on the lane's fleet, as its files do.
+    assert sorted(fleet for name, fleet, _ in logged if name == "first") == ["5", "6"]
+    ran = [entry for entry in logged if entry[0] != "first"]
     assert sorted(name for name, _, _ in ran) == ["one", "three", "two"]
     # Lane 1 (fleet 5) began before lane 2's first command ended; lane 2 drove fleet 6.
     lane_of = {name: fleet for name, fleet, _ in ran}
     assert set(lane_of.values()) <= {"5", "6"} and lane_of[ran[0][0]] == "5"
     assert float(ran[0][2]) < marker.stat().st_mtime
-    assert "=== lane 2: sh -c 'sleep 3; touch" in run.stdout and "passed in" in run.stdout
+    assert "=== lane 2: sh -c 'sleep 3; echo first" in run.stdout and "passed in" in run.stdout
     assert sorted(p.name for p in (tmp_path / "timings").glob("e2e-*.xml")) == [
         "e2e-test_one.xml",
         "e2e-test_three.xml",
