@@ -3,8 +3,8 @@
 Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may first run a
 command of its own (`--first`, once per lane, in order, on the lane's fleet): `make test` gives
 the first lane the checks that need no fleet and the second Molecule, so that each lane takes
-its first test file as soon as its own command has ended rather than when both have, and
-Molecule's fleet images are the ones the second lane's files then start from. The test files wait in one
+its first test file as soon as its own command has ended rather than when both have, and the
+second lane's files start from the fleet images Molecule made. The test files wait in one
 queue, the longest first; a free lane takes the next, runs it whole (`pytest FILE`) and prints
 its output whole when it ends. When a `--first` command fails, no lane takes another file.
 
