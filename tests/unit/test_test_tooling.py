@@ -213,7 +213,16 @@ def test_an_interrupt_stops_every_lane_and_no_file_is_taken_after_it(tmp_path: P
     env = {"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "LOG": str(log)}
     cmd = [sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"), str(files)]
     # As a terminal's Ctrl-C does: SIGINT to the whole process group, lanes and running files.
-    lanes_run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT as a terminal leaves it, even when this test runs in a background job, which starts
+    # with SIGINT ignored (and would pass that on to lanes.py and its files).
+    lanes_run = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not (log.exists() and len(log.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
         time.sleep(0.1)
