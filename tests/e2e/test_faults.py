@@ -23,9 +23,10 @@ from checks import (
     said,
     served_by,
     services,
+    state_dir,
 )
 
-from sandbox import ROOT, Fleet
+from sandbox import Fleet
 
 TARGET = "24.1.0"
 PREVIOUS = "24.0.0"
@@ -45,7 +46,7 @@ def env_files(fleet: Fleet) -> dict[str, str]:
 
 
 def window_record(fleet: Fleet) -> dict[str, Any]:
-    path = ROOT / ".sandbox" / fleet.name / "state" / "window" / "window.json"
+    path = state_dir(fleet) / "window" / "window.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

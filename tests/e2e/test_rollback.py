@@ -18,10 +18,11 @@ from checks import (
     produce_poison,
     said,
     served_by,
+    state_dir,
 )
 from test_rollout import BROKEN_API, PREVIOUS, TARGET
 
-from sandbox import ROOT, Fleet
+from sandbox import Fleet
 
 ENV_FILES = {"api": ["/etc/intelgraph/api.env"], "ingest": ["/etc/intelgraph/ingest.env"]}
 TOGGLES = "intelgraph:features:"
@@ -40,7 +41,7 @@ def toggles(fleet: Fleet) -> dict[str, str]:
 def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> None:
     fleet = deployed
     api, ingest = fleet.groups["api"], fleet.groups["ingest"]
-    state = ROOT / ".sandbox" / fleet.name / "state"
+    state = state_dir(fleet)
     assert set(fleet.versions().values()) == {PREVIOUS}
     fleet.redis().set(TOGGLES + "e2e_flag", "on")
     env_before, toggles_before = env_files(fleet), toggles(fleet)
