@@ -3,7 +3,9 @@ canary (api2's new release never becomes ready) rolls the fleet back on its own:
 ingest host on 24.0.0 again (some had moved, some not: a partial upgrade), env files byte for
 byte, feature toggles and the workspace link as the restore point had them, no failed request,
 every ingest event applied once or dead-lettered; the run fails saying what failed and that it
-rolled back; and rollback.yml run again changes nothing."""
+rolled back; and rollback.yml run again changes nothing. Then, on the same fleet, a rollback that
+fails after it quiesced the ingest workers resumes every one of them before it fails (the queue
+is consumed again, every event applied once), and closes its window as failed."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def toggles(fleet: Fleet) -> dict[str, str]:
     return {key[len(TOGGLES) :]: client.get(key) for key in client.scan_iter(match=TOGGLES + "*")}
 
 
-def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> None:
+def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_workers(deployed: Fleet) -> None:
     fleet = deployed
     api, ingest = fleet.groups["api"], fleet.groups["ingest"]
     state = state_dir(fleet)
@@ -136,3 +138,36 @@ def test_failed_gate_after_the_canary_rolls_the_fleet_back(deployed: Fleet) -> N
     assert re.findall(r"^PLAY \[(.+?)\]", covering.output, re.MULTILINE) == ["Rollback | restore point"]
     assert covering.changed_hosts() == []
     assert fleet_digest(fleet, streams=False) == settled
+
+    # A rollback that fails after the workers were quiesced: ingest1's env file differs from the
+    # restore point's (so the rollback has work), and its 24.0.0 release says it is another one, so
+    # moving it back fails once every worker is quiesced. Each worker is resumed before the run ends.
+    fleet.exec("ingest1", "sh", "-c", "echo LOG_LEVEL=debug >> /etc/intelgraph/ingest.env")
+    fleet.write("ingest1", f"/opt/intelgraph/releases/{PREVIOUS}/VERSION", "9.9.9\n")
+    # No poison event this time: one not yet dead-lettered stays pending while every worker is
+    # quiesced, and the rollback would fail at the quiesce instead.
+    with fleet.traffic() as stats:
+        failed = fleet.playbook("playbooks/rollback.yml")
+        workers = {host: fleet.http(host, 9101, "/status")[1] for host in ingest}
+    assert not failed.ok, f"the rollback did not fail, see {failed.log}"
+    text = said(failed)
+    assert f"The rollback to {PREVIOUS} failed: " in text
+    assert "(on ingest1)" in text and "holds release 9.9.9, not 24.0.0" in text
+    # ingest1 failed in its own move (resumed there or here), ingest2 was still quiesced: resumed here.
+    assert re.search(
+        r"The ingest workers after the failure: ingest1 was (resumed|consuming), ingest2 was resumed[.]", text
+    )
+    ran = re.findall(r"^PLAY \[(.+?)\]", failed.output, re.MULTILINE)
+    assert "Rollback | quiesce the ingest workers" in ran
+    assert "Rollback | ingest workers" in ran and ran[-2:] == [
+        "Rollback | resume the ingest workers after a failure",
+        "Rollback | close the maintenance window",
+    ]
+    window = json.loads((state / "window" / "window.json").read_text())
+    assert window["state"] == "closed" and window["outcome"] == "failed", window
+    assert "holds release 9.9.9" in window["reason"]
+    assert {host: (status["quiesced"], status["version"]) for host, status in workers.items()} == {
+        host: (False, PREVIOUS) for host in ingest
+    }
+    assert stats["requests_failed"] == 0, stats["failures"]
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
