@@ -1,131 +1,20 @@
 # Copyright (c) IntelGraph SRE
 # Apache License 2.0 (see LICENSE)
-"""Private helpers of intelgraph.ops.container_ready: a minimal Docker Engine API client
-(standard library only, over a unix socket or plain TCP) and the pure logic that judges a
-container from its inspect data and its service's answers."""
+"""Private helpers of intelgraph.ops.container_ready: the logic that judges a container from
+its inspect data, its log output and its service's answers (the module reads them through
+community.docker's Docker API client)."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
-import struct
-import urllib.parse
-from dataclasses import dataclass
 from typing import Any
 
 # States in which a container is not running and will not run without help.
 STOPPED_STATES = ("created", "exited", "dead", "stopped", "removing")
 
 
-class EngineError(Exception):
-    """The engine could not be reached or answered an error."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the engine listens: a unix socket path, or a TCP host and port."""
-
-    scheme: str
-    address: str
-    port: int = 0
-
-
-def parse_docker_host(docker_host: str) -> Endpoint:
-    """``unix:///run/docker.sock`` or ``tcp://host:2375`` (``http://`` is read as ``tcp://``).
-
-    Raises:
-        ValueError: for any other form (TLS, ssh:// and npipe:// are not supported).
-    """
-    parsed = urllib.parse.urlparse(docker_host)
-    if parsed.scheme == "unix":
-        path = parsed.path or parsed.netloc
-        if not path:
-            raise ValueError(f"docker_host {docker_host!r} names no socket path")
-        return Endpoint("unix", path)
-    if parsed.scheme in ("tcp", "http"):
-        if not parsed.hostname:
-            raise ValueError(f"docker_host {docker_host!r} names no host")
-        return Endpoint("tcp", parsed.hostname, parsed.port or 2375)
-    raise ValueError(
-        f"docker_host {docker_host!r} is not supported: use unix:///path/to/docker.sock or tcp://host:port"
-    )
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
-class Engine:
-    """Reads containers through the Docker Engine API (Docker, or podman's compatible socket)."""
-
-    def __init__(self, endpoint: Endpoint, timeout: float = 10.0) -> None:
-        self.endpoint = endpoint
-        self.timeout = timeout
-
-    def _request(self, path: str) -> tuple[int, bytes]:
-        if self.endpoint.scheme == "unix":
-            conn: http.client.HTTPConnection = _UnixHTTPConnection(self.endpoint.address, self.timeout)
-        else:
-            conn = http.client.HTTPConnection(self.endpoint.address, self.endpoint.port, timeout=self.timeout)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read()
-        except OSError as exc:
-            raise EngineError(f"cannot reach the engine at {self.describe()}: {exc}") from exc
-        finally:
-            conn.close()
-
-    def describe(self) -> str:
-        if self.endpoint.scheme == "unix":
-            return f"unix://{self.endpoint.address}"
-        return f"tcp://{self.endpoint.address}:{self.endpoint.port}"
-
-    def inspect(self, name: str) -> dict[str, Any] | None:
-        """The container's inspect data, or None when there is no such container."""
-        status, body = self._request(f"/containers/{urllib.parse.quote(name, safe='')}/json")
-        if status == 404:
-            return None
-        if status != 200:
-            raise EngineError(f"inspecting container {name} failed: HTTP {status} {body[:200]!r}")
-        return json.loads(body)
-
-    def logs(self, name: str, lines: int, tty: bool = False) -> list[str]:
-        """The last ``lines`` lines the container wrote to stdout and stderr."""
-        if lines <= 0:
-            return []
-        query = urllib.parse.urlencode({"stdout": 1, "stderr": 1, "tail": lines})
-        status, body = self._request(f"/containers/{urllib.parse.quote(name, safe='')}/logs?{query}")
-        if status != 200:
-            return []
-        return log_lines(body if tty else demux(body), lines)
-
-
-def demux(data: bytes) -> bytes:
-    """The payload of a multiplexed log stream (8-byte frame headers: stream, 0, 0, 0, size).
-    Data that is not framed that way (a TTY container) is returned as it is."""
-    out = bytearray()
-    offset = 0
-    while offset < len(data):
-        header = data[offset : offset + 8]
-        if len(header) < 8 or header[0] not in (0, 1, 2) or header[1:4] != b"\0\0\0":
-            return data if offset == 0 else bytes(out + data[offset:])
-        (size,) = struct.unpack(">I", header[4:8])
-        out += data[offset + 8 : offset + 8 + size]
-        offset += 8 + size
-    return bytes(out)
-
-
 def log_lines(data: bytes, lines: int) -> list[str]:
+    """The last ``lines`` non-blank lines of a container's log output."""
     text = data.decode("utf-8", errors="replace")
     return [line.rstrip("\r") for line in text.splitlines() if line.strip()][-lines:] if lines > 0 else []
 
