@@ -1,5 +1,7 @@
 """Drive the sandbox fleet from end-to-end tests: run playbooks against it and observe its
 hosts (files, services, Redis, PostgreSQL, HTTP) directly, never through the code under test.
+A host's files and services are seen through testinfra (Fleet.host), each command it runs in the
+host's container bounded in time.
 
 The fleet is the one of inventories/sandbox; INTELGRAPH_SANDBOX_ID picks which one when
 several run side by side (see inventories/sandbox/group_vars/all.yml).
@@ -7,12 +9,14 @@ several run side by side (see inventories/sandbox/group_vars/all.yml).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -27,12 +31,16 @@ from typing import Any
 import psycopg
 import redis
 import yaml
+from testinfra.backend.base import CommandResult
+from testinfra.backend.podman import PodmanBackend
+from testinfra.host import Host
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories/sandbox"
 LOGS = ROOT / ".sandbox/logs"
 PORTS = {"api": 8080, "ingest": 9101}
+PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
 # What a deployed and seeded fleet is made of: its images (Fleet.fresh) are saved under a hash
 # of these files and made again when one of them changes.
 FLEET_INPUTS = [
@@ -118,6 +126,35 @@ class RunningPlaybook:
 BACKGROUND_RUNS = itertools.count(1)
 
 
+class BoundedPodmanBackend(PodmanBackend):
+    """testinfra's podman backend (`podman exec <container> /bin/sh -c <command>`), each command
+    bounded: testinfra's own waits for ever. Past `timeout` seconds, the `podman exec` is killed
+    with its shell and subprocess.TimeoutExpired is raised (what it ran in the container may run
+    on)."""
+
+    def __init__(self, name: str, *args: Any, timeout: float = PROBE_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self.timeout = timeout
+
+    def run_local(self, command: str, *args: str) -> CommandResult:
+        cmd = self.encode(self.quote(command, *args))
+        with subprocess.Popen(
+            cmd,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise
+        return self.result(proc.returncode, cmd, stdout, stderr)
+
+
 @dataclass
 class Fleet:
     """The sandbox fleet as the tests see it."""
@@ -127,6 +164,8 @@ class Fleet:
     groups: dict[str, list[str]] = field(default_factory=dict)
     octets: dict[str, int] = field(default_factory=dict)
     dirty: bool = True  # whether it may differ from what site.yml makes of a fresh fleet
+    probe_timeout: float = PROBE_TIMEOUT  # seconds, for each command Fleet.host runs on a host
+    testinfra_hosts: dict[str, Host] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         data = yaml.safe_load((self.inventory / "hosts.yml").read_text())
@@ -266,6 +305,14 @@ class Fleet:
     def container(self, host: str) -> str:
         return f"{self.name}-{host}"
 
+    def host(self, name: str) -> Host:
+        """The testinfra host of a fleet host (its container), one per host and fleet: e.g.
+        `fleet.host("api1").file(path).content`, `.service(unit).is_running`, `.run(command)`."""
+        if name not in self.testinfra_hosts:
+            backend = BoundedPodmanBackend(self.container(name), timeout=self.probe_timeout)
+            self.testinfra_hosts[name] = Host(backend)
+        return self.testinfra_hosts[name]
+
     def exec(self, host: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["podman", "exec", self.container(host), *cmd],
@@ -326,13 +373,14 @@ class Fleet:
         )
 
     def files(self, paths_by_group: dict[str, list[str]]) -> dict[tuple[str, str], bytes | None]:
-        """Every listed file of every host of each group, byte for byte."""
-        return {
-            (host, path): self.read(host, path)
-            for group, paths in paths_by_group.items()
-            for host in self.groups[group]
-            for path in paths
-        }
+        """Every listed file of every host of each group, byte for byte (None when it is not there)."""
+        found: dict[tuple[str, str], bytes | None] = {}
+        for group, paths in paths_by_group.items():
+            for host in self.groups[group]:
+                for path in paths:
+                    file = self.host(host).file(path)
+                    found[host, path] = file.content if file.exists else None
+        return found
 
     def haproxy_states(self) -> dict[str, str]:
         """{server: status} of the API backend on the first load balancer (UP, DOWN, MAINT, DRAIN)."""
@@ -416,48 +464,36 @@ class Fleet:
         log.write_text(" ".join(cmd) + "\n\n" + output)
         return PlaybookRun(cmd, proc.returncode, output, log)
 
-    def write(self, host: str, path: str, content: str, mode: str = "0644") -> None:
-        """Write a file on a host (its directory is created)."""
-        subprocess.run(
-            [
-                "podman",
-                "exec",
-                "-i",
-                self.container(host),
-                "sh",
-                "-c",
-                f'mkdir -p "$(dirname {path})" && cat > {path} && chmod {mode} {path}',
-            ],
-            input=content,
-            text=True,
-            check=True,
-            timeout=60,
-        )
+    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> None:
+        """Write a file on a host, root-owned (its directory is created)."""
+        data = content.encode() if isinstance(content, str) else content
+        self.feed(host, data, 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', path, mode)
 
     def unpack_release(self, host: str, version: str, root: str = "/opt/intelgraph") -> str:
         """Put a built release into <root>/releases/<version> on a host, as the release role
         would (it never unpacks a version that is already there); return that directory."""
         tarball = ROOT / "sandbox/dist" / f"intelgraph-server-{version}.tar.gz"
         dest = f"{root}/releases/{version}"
-        script = 'mkdir -p "$1" && tar -xzf - -C "$1" --no-same-owner'
-        subprocess.run(
-            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", dest],
-            input=tarball.read_bytes(),
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
+        self.feed(host, tarball.read_bytes(), 'mkdir -p "$1" && tar -xzf - -C "$1" --no-same-owner', dest)
         return dest
+
+    def feed(self, host: str, data: bytes, script: str, *args: str) -> None:
+        """Run a shell script on a host with data on its standard input and args as $1...;
+        raises when it fails. testinfra gives a command no input: the data goes base64-encoded
+        in the command line, which holds some 90 kB of it."""
+        encoded = base64.b64encode(data).decode()
+        self.host(host).check_output(
+            "echo %s | base64 -d | sh -c %s sh" + " %s" * len(args), encoded, script, *args
+        )
+
+    def unit_started(self, host: str, unit: str) -> str:
+        """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts (to
+        the second); '' until it first starts (`systemctl show` leaves it out then)."""
+        return self.host(host).service(unit).systemd_properties.get("ActiveEnterTimestamp", "")
 
     def readlink(self, host: str, path: str) -> str:
         """Where a link on a host points ('' when it is not a link)."""
         return self.exec(host, "readlink", path, check=False).stdout.strip()
-
-    def unit_started(self, host: str, unit: str) -> str:
-        """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts."""
-        return self.exec(
-            host, "systemctl", "show", "-p", "ActiveEnterTimestamp", "--value", unit
-        ).stdout.strip()
 
     def unit_show(self, host: str, unit: str, *properties: str) -> dict[str, str]:
         """`systemctl show` properties of a unit, e.g. MainPID and ActiveEnterTimestamp."""

@@ -1,0 +1,127 @@
+"""How the end-to-end tests see a host of the fleet (tests/e2e/sandbox.py, Fleet.host): through
+testinfra, by `podman exec` into the host's container, each command bounded in time. Seen here on
+one container of the fleet's host image (systemd as PID 1, no network), started for these tests
+and removed after them."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from testinfra.backend.podman import PodmanBackend
+from testinfra.host import Host
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+from sandbox import ROOT, Fleet
+
+
+@pytest.fixture(scope="module")
+def probe() -> Iterator[tuple[Fleet, str]]:
+    """A fleet with one host of its own, in group `probe`: a container of the sandbox host image
+    (made first by sandbox/image/build.sh when this machine has none), booted."""
+    image = subprocess.run(
+        [str(ROOT / "sandbox/image/build.sh")], capture_output=True, text=True, check=True, timeout=1800
+    ).stdout.strip()
+    fleet = Fleet()
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    fleet.groups["probe"] = [name]
+    container = fleet.container(name)
+    subprocess.run(
+        ["podman", "run", "--detach", "--rm", "--name", container, "--network", "none", "--systemd", "always", image],
+        capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    try:
+        deadline, state = time.monotonic() + 120, ""
+        while state not in ("running", "degraded"):  # systemd's bus is not there at first
+            assert time.monotonic() < deadline, f"{container} did not boot: {state!r}"
+            time.sleep(0.5)
+            state = fleet.host(name).run("systemctl is-system-running --wait").stdout.strip()
+        yield fleet, name
+    finally:
+        subprocess.run(
+            ["podman", "rm", "--force", "--time", "0", container], capture_output=True, timeout=120
+        )
+
+
+def test_a_fleet_host_is_a_testinfra_host_on_its_container_one_per_host(probe: tuple[Fleet, str]) -> None:
+    fleet, name = probe
+    host = fleet.host(name)
+    assert isinstance(host, Host) and isinstance(host.backend, PodmanBackend)
+    assert host.backend.name == fleet.container(name)
+    assert fleet.host(name) is host
+    inspected = subprocess.run(
+        ["podman", "inspect", "--format", "{{.Config.Hostname}}", fleet.container(name)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert host.check_output("cat /etc/hostname") == inspected.stdout.strip() != ""
+    assert host.run("exit 3").rc == 3
+
+
+def test_files_are_written_and_read_back_byte_for_byte_with_mode_owner_and_group(
+    probe: tuple[Fleet, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet, name = probe
+    host = fleet.host(name)
+    fleet.write(name, "/etc/probe/app.env", "A=1\nB=é\n", "0640")  # its directory is made
+    data = bytes(range(256)) * 8
+    fleet.write(name, "/etc/probe/data.bin", data)
+
+    env = host.file("/etc/probe/app.env")
+    assert env.content == "A=1\nB=é\n".encode() and env.content_string == "A=1\nB=é\n"
+    assert (env.mode, env.user, env.group) == (0o640, "root", "root")
+    host.check_output("chown daemon:nogroup /etc/probe/app.env && chmod 0604 /etc/probe/app.env")
+    assert (env.mode, env.user, env.group) == (0o604, "daemon", "nogroup")  # each read anew
+    assert host.file("/etc/probe/data.bin").mode == 0o644
+
+    # Fleet.files reads every listed file of the group through testinfra's host: None when absent.
+    caplog.set_level(logging.DEBUG, logger="testinfra")
+    found = fleet.files({"probe": ["/etc/probe/app.env", "/etc/probe/data.bin", "/etc/probe/absent"]})
+    assert found == {
+        (name, "/etc/probe/app.env"): "A=1\nB=é\n".encode(),
+        (name, "/etc/probe/data.bin"): data,
+        (name, "/etc/probe/absent"): None,
+    }
+    ran = " ".join(r.getMessage() for r in caplog.records if r.name == "testinfra")
+    assert "cat -- /etc/probe/app.env" in ran and "test -e /etc/probe/absent" in ran
+
+    host.check_output("ln -sfn /etc/probe /etc/probe-current")
+    assert host.file("/etc/probe-current").linked_to == "/etc/probe"
+    assert host.file("/etc/probe").listdir() == ["app.env", "data.bin"]
+
+
+def test_a_unit_start_time_and_state_are_read_anew(probe: tuple[Fleet, str]) -> None:
+    fleet, name = probe
+    host = fleet.host(name)
+    fleet.write(name, "/etc/systemd/system/probe.service", "[Service]\nExecStart=/bin/sleep infinity\n")
+    host.check_output("systemctl daemon-reload")
+    assert fleet.unit_started(name, "probe") == ""
+    assert not host.service("probe").is_running
+
+    host.check_output("systemctl start probe")
+    first = fleet.unit_started(name, "probe")
+    assert first.endswith(" UTC") and host.service("probe").is_running
+    time.sleep(1.1)  # systemd gives the time to the second
+    host.check_output("systemctl restart probe")
+    again = fleet.unit_started(name, "probe")
+    assert again.endswith(" UTC") and again != first
+
+
+def test_a_command_past_its_timeout_is_stopped(probe: tuple[Fleet, str]) -> None:
+    fleet, name = probe
+    bounded = Fleet(probe_timeout=2)
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        bounded.host(name).run("sleep 120")
+    assert time.monotonic() - started < 20
+    # The podman exec of it is gone from this machine.
+    listed = subprocess.run(
+        ["pgrep", "-f", f"podman exec {fleet.container(name)} "], capture_output=True, timeout=30
+    )
+    assert listed.returncode == 1, listed.stdout
