@@ -55,10 +55,11 @@ def fleet_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
                 "tools": ["/etc/intelgraph/workspace.env"],
             }
         ),
-        "links": {h: fleet.readlink(h, "/opt/intelgraph/current") for h in hosts + fleet.groups["tools"]},
+        "links": {
+            h: fleet.host(h).file("/opt/intelgraph/current").linked_to for h in hosts + fleet.groups["tools"]
+        },
         "releases": {
-            h: fleet.exec(h, "ls", "/opt/intelgraph/releases").stdout.split()
-            for h in hosts + fleet.groups["tools"]
+            h: fleet.host(h).file("/opt/intelgraph/releases").listdir() for h in hosts + fleet.groups["tools"]
         },
         "started": {
             h: fleet.unit_started(h, SERVICES["api" if h in fleet.groups["api"] else "ingest"]) for h in hosts
@@ -142,7 +143,7 @@ def services(fleet: Fleet) -> dict[str, tuple[str | None, str, str]]:
     return {
         host: (
             fleet.version(host),
-            fleet.readlink(host, "/opt/intelgraph/current"),
+            fleet.host(host).file("/opt/intelgraph/current").linked_to,
             fleet.unit_started(host, f"intelgraph-{'api' if host in fleet.groups['api'] else 'ingest'}"),
         )
         for host in fleet.groups["api"] + fleet.groups["ingest"]

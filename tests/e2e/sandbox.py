@@ -313,29 +313,6 @@ class Fleet:
             self.testinfra_hosts[name] = Host(backend)
         return self.testinfra_hosts[name]
 
-    def exec(self, host: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["podman", "exec", self.container(host), *cmd],
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=60,
-        )
-
-    def read(self, host: str, path: str) -> bytes | None:
-        proc = subprocess.run(
-            ["podman", "exec", self.container(host), "cat", path], capture_output=True, timeout=60
-        )
-        return proc.stdout if proc.returncode == 0 else None
-
-    def stat(self, host: str, path: str) -> tuple[str, str, str]:
-        """(mode in octal, owner, group) of a file on a host."""
-        out = self.exec(host, "stat", "-c", "%a %U %G", path).stdout.split()
-        return out[0], out[1], out[2]
-
-    def unit_active(self, host: str, unit: str) -> str:
-        return self.exec(host, "systemctl", "is-active", unit, check=False).stdout.strip()
-
     def http(
         self, host: str, port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 5
     ) -> tuple[int, Any]:
@@ -419,7 +396,7 @@ class Fleet:
             )
             stats.update(json.loads(self.traffic_stats_path.read_text()))
 
-    # --- background runs, files and releases on hosts -----------------------------------
+    # --- background runs ------------------------------------------------------------------
 
     def start_playbook(
         self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None
@@ -438,18 +415,6 @@ class Fleet:
                 cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         return RunningPlaybook(cmd, proc, log)
-
-    def put_file(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> None:
-        """Write a file on a host (root-owned), creating nothing but the file."""
-        data = content.encode() if isinstance(content, str) else content
-        script = 'cat > "$1" && chmod "$2" "$1"'
-        subprocess.run(
-            ["podman", "exec", "-i", self.container(host), "sh", "-c", script, "sh", path, mode],
-            input=data,
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
 
     # --- ad hoc modules, files, units -------------------------------------------------
 
@@ -490,15 +455,6 @@ class Fleet:
         """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts (to
         the second); '' until it first starts (`systemctl show` leaves it out then)."""
         return self.host(host).service(unit).systemd_properties.get("ActiveEnterTimestamp", "")
-
-    def readlink(self, host: str, path: str) -> str:
-        """Where a link on a host points ('' when it is not a link)."""
-        return self.exec(host, "readlink", path, check=False).stdout.strip()
-
-    def unit_show(self, host: str, unit: str, *properties: str) -> dict[str, str]:
-        """`systemctl show` properties of a unit, e.g. MainPID and ActiveEnterTimestamp."""
-        out = self.exec(host, "systemctl", "show", unit, "-p", ",".join(properties)).stdout
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     # --- watching the fleet while something runs ---------------------------------------
 

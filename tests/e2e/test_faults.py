@@ -35,12 +35,9 @@ SETTINGS_24_1 = ("RPS_LIMIT=", "RPS_BURST=", "TENANT_RESIDENCY_MODE=strict", "TR
 
 def env_files(fleet: Fleet) -> dict[str, str]:
     return {
-        host: (
-            fleet.read(host, f"/etc/intelgraph/{'api' if host in fleet.groups['api'] else 'ingest'}.env")
-            or b""
-        )
-        .decode()
-        .strip()
+        host: fleet.host(host)
+        .file(f"/etc/intelgraph/{'api' if host in fleet.groups['api'] else 'ingest'}.env")
+        .content_string.strip()
         for host in fleet.groups["api"] + fleet.groups["ingest"]
     }
 
@@ -102,11 +99,11 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
             "the second run to start its config phase",
         )
         pg_stopped_at = time.time()
-        fleet.exec(db, "systemctl", "stop", "postgresql")
+        fleet.host(db).check_output("systemctl stop postgresql")
         down = running.wait()
         after_down = services(fleet)
         window_down = window_record(fleet)
-        fleet.exec(db, "systemctl", "start", "postgresql")
+        fleet.host(db).check_output("systemctl start postgresql")
         recovered_at = wait_until(
             lambda: set(fleet.haproxy_states().values()) == {"UP"},
             120,

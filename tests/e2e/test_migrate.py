@@ -39,10 +39,10 @@ def table_exists(fleet: Fleet, table: str) -> bool:
 
 def manifests(fleet: Fleet, tools: str) -> dict[str, dict]:
     """The source manifests on the tools host, by batch."""
-    names = fleet.exec(tools, "ls", MANIFEST_DIR).stdout.split()
+    host = fleet.host(tools)
     return {
-        name.removesuffix(".json"): json.loads(fleet.read(tools, f"{MANIFEST_DIR}/{name}") or b"{}")
-        for name in names
+        name.removesuffix(".json"): json.loads(host.file(f"{MANIFEST_DIR}/{name}").content)
+        for name in host.file(MANIFEST_DIR).listdir()
     }
 
 
@@ -79,7 +79,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
 
     # A broken migration in the 24.1.0 workspace stops the upgrade before any restart.
     deployed.unpack_release(tools, "24.1.0")
-    deployed.put_file(tools, f"{WORKSPACE}/migrations/0003_broken.sql", BROKEN)
+    deployed.write(tools, f"{WORKSPACE}/migrations/0003_broken.sql", BROKEN)
     before = services(deployed)
     assert {version for version, _, _ in before.values()} == {"24.0.0"}
     run = deployed.playbook("playbooks/upgrade.yml")
@@ -96,8 +96,8 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
 
     # The migration is fixed. While another session holds the lock, a run with a short wait
     # stops naming the holder, having run nothing.
-    deployed.exec(tools, "rm", "-f", f"{WORKSPACE}/migrations/0003_broken.sql", stamp)
-    deployed.put_file(tools, f"{WORKSPACE}/migrations/0003_replay_audit.sql", FIXED)
+    deployed.host(tools).check_output("rm -f %s %s", f"{WORKSPACE}/migrations/0003_broken.sql", stamp)
+    deployed.write(tools, f"{WORKSPACE}/migrations/0003_replay_audit.sql", FIXED)
     holder = deployed.pg()
     holder.execute("SET application_name = 'e2e-lock-holder'")
     holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -109,7 +109,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
         assert f"Another migration run holds advisory lock {LOCK_KEY}" in flat(bounded.output)
         assert "application 'e2e-lock-holder'" in flat(bounded.output)
         assert "0003_replay_audit.sql" not in ledger(deployed)
-        assert deployed.exec(tools, "test", "-e", stamp, check=False).returncode == 1
+        assert not deployed.host(tools).file(stamp).exists
 
         # Two runs of the migrate phase started together both wait for the lock...
         runs = [deployed.start_playbook("playbooks/upgrade.yml", "--tags", "migrate") for _ in range(2)]
@@ -136,7 +136,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     applied = ledger(deployed)
     assert applied == ["0001_base.sql", "0002_ingest_idempotency.sql", "0003_replay_audit.sql"]
     assert table_exists(deployed, "replay_audit")
-    assert deployed.exec(tools, "test", "-e", stamp).returncode == 0
+    assert deployed.host(tools).file(stamp).exists
     assert services(deployed) == before
 
     # The backfill records every historical batch as its manifest describes it, and keeps
@@ -174,7 +174,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     # A manifest that says one event more, and a batch that lost two events in PostgreSQL:
     # both are named, with the manifest's count and PostgreSQL's.
     sources["hist-0002"]["event_count"] += 1
-    deployed.put_file(tools, f"{MANIFEST_DIR}/hist-0002.json", json.dumps(sources["hist-0002"]))
+    deployed.write(tools, f"{MANIFEST_DIR}/hist-0002.json", json.dumps(sources["hist-0002"]))
     with deployed.pg() as conn:
         conn.execute("DELETE FROM ingest_events WHERE event_id IN ('hist-0005-00001', 'hist-0005-00002')")
     mismatch = deployed.playbook("playbooks/backfill.yml")

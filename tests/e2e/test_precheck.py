@@ -208,7 +208,7 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
     }
     started = {host: deployed.unit_started(host, unit) for host, unit in units.items()}
     with deployed.traffic() as stats:
-        deployed.exec(replica, "systemctl", "stop", "redis-server")
+        deployed.host(replica).check_output("systemctl stop redis-server")
         try:
             run = deployed.playbook("playbooks/precheck.yml")
             upgrade = deployed.playbook("playbooks/upgrade.yml")
@@ -222,7 +222,7 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
                     extra_vars={"intelgraph_window_webhook_url": receiver.url},
                 )
         finally:
-            deployed.exec(replica, "systemctl", "start", "redis-server")
+            deployed.host(replica).check_output("systemctl start redis-server")
     # The fleet served throughout: no request failed, every ingest event was applied once.
     assert stats["requests_failed"] == 0, stats["failures"]
     assert_every_event_applied_once_or_dead_lettered(deployed, stats, [])
@@ -270,7 +270,7 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
     # Keys with a time to live (the traffic's cache entries of earlier tests) may expire before
     # the snapshot is taken: they must be as they were if they are in it.
     expiring = {key for key in cache_before if cache.ttl(key) != -1}
-    assert deployed.exec(primary, "test", "-e", BACKUPS, check=False).returncode == 1
+    assert not deployed.host(primary).file(BACKUPS).exists
     with webhook_receiver() as receiver:
         run = deployed.playbook(
             "playbooks/upgrade.yml",
@@ -323,9 +323,9 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         }
     finally:
         # Leave the fleet as it was: without the snapshot kept on the Redis host, or the key.
-        deployed.exec(primary, "rm", "-rf", BACKUPS)
+        deployed.host(primary).check_output("rm -rf %s", BACKUPS)
         cache.delete("intelgraph:entity:e2e-window")
-    assert deployed.exec(primary, "test", "-e", BACKUPS, check=False).returncode == 1
+    assert not deployed.host(primary).file(BACKUPS).exists
 
 
 # --- the upgrade: restore point under AOF, traffic gate, 24.1 settings ------------------------
@@ -394,7 +394,8 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
     # cache TTL given (not the default) is the one the config phase wrote and the rollout kept.
     for host in deployed.groups["api"] + deployed.groups["ingest"]:
         service = "api" if host in deployed.groups["api"] else "ingest"
-        env = (deployed.read(host, f"/etc/intelgraph/{service}.env") or b"").decode().splitlines()
+        env_file = deployed.host(host).file(f"/etc/intelgraph/{service}.env")
+        env = env_file.content_string.splitlines()
         for line in (
             "RPS_LIMIT=5",
             "RPS_BURST=10",
@@ -406,7 +407,7 @@ def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
             assert "CACHE_TTL_SECONDS=120" in env and "CACHE_TTL_SECONDS=300" not in env, (host, env)
             _, metrics = http_get(f"http://{deployed.address(host)}:8080/metrics", None, 5, raw=True)
             assert 'cache_ttl_seconds="120"' in metrics, (host, "the API does not run with the TTL given")
-        assert deployed.stat(host, f"/etc/intelgraph/{service}.env") == ("640", "root", "intelgraph")
+        assert (env_file.mode, env_file.user, env_file.group) == (0o640, "root", "intelgraph"), host
 
     # 24.1 behaviour: over RPS_LIMIT a client gets 429s; without a region claim, 403.
     api = deployed.groups["api"][0]

@@ -30,9 +30,13 @@ ENV_FILES = {"api": ["/etc/intelgraph/api.env"], "ingest": ["/etc/intelgraph/ing
 TOGGLES = "intelgraph:features:"
 
 
-def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, tuple[str, str, str]]]:
+def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, int, str, str]]:
     """Every API and ingest env file: its bytes, mode, owner and group."""
-    return {key: (data, fleet.stat(*key)) for key, data in fleet.files(ENV_FILES).items()}
+    found = {}
+    for (host, path), data in fleet.files(ENV_FILES).items():
+        file = fleet.host(host).file(path)
+        found[host, path] = (data, file.mode, file.user, file.group)
+    return found
 
 
 def toggles(fleet: Fleet) -> dict[str, str]:
@@ -47,7 +51,8 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert set(fleet.versions().values()) == {PREVIOUS}
     fleet.redis().set(TOGGLES + "e2e_flag", "on")
     env_before, toggles_before = env_files(fleet), toggles(fleet)
-    assert fleet.readlink("tools1", "/opt/intelgraph/current") == f"/opt/intelgraph/releases/{PREVIOUS}"
+    workspace = fleet.host("tools1").file("/opt/intelgraph/current")  # read anew at each .linked_to
+    assert workspace.linked_to == f"/opt/intelgraph/releases/{PREVIOUS}"
 
     # api2's 24.1.0 release is there already (never unpacked again) and never becomes ready.
     fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/VERSION", f"{TARGET}\n")
@@ -87,7 +92,7 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     manifest = json.loads((state / "restore-points/latest/manifest.json").read_text())
     assert manifest["feature_toggles"]["toggles"] == toggles_before == toggles(fleet) == {"e2e_flag": "on"}
     assert "set none, deleted residency_guard, rps_limiter." in text  # the toggles 24.1 created on start
-    assert fleet.readlink("tools1", "/opt/intelgraph/current") == f"/opt/intelgraph/releases/{PREVIOUS}"
+    assert workspace.linked_to == f"/opt/intelgraph/releases/{PREVIOUS}"
     for host in ingest:
         status, body = fleet.http(host, 9101, "/status")
         assert status == 200 and body["version"] == PREVIOUS and body["quiesced"] is False, body

@@ -198,6 +198,12 @@ def check_validation(fleet: Fleet, report: tuple[dict, str], strict: PlaybookRun
     assert "gate absent is inconclusive" in blind.output
 
 
+def worker_process(fleet: Fleet) -> tuple[str, str]:
+    """ingest1's worker: its main PID and when its unit last started (a restart changes both)."""
+    unit = fleet.host("ingest1").service("intelgraph-ingest").systemd_properties
+    return unit["MainPID"], unit["ActiveEnterTimestamp"]
+
+
 def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(deployed: Fleet) -> None:
     fleet = deployed
     api = fleet.groups["api"]
@@ -215,12 +221,11 @@ def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(d
         # Fix api2 (remove the broken release); pause ingest2 (SIGUSR1: it answers, but takes no
         # new message) so that the queue cannot drain. A stopped worker would not do: pre-check
         # refuses a fleet with a service that does not answer.
-        fleet.exec("api2", "rm", "-rf", f"/opt/intelgraph/releases/{TARGET}")
-        fleet.exec("ingest2", "systemctl", "kill", "--kill-whom=main", "-s", "SIGUSR1", "intelgraph-ingest")
-        worker = ("ingest1", "intelgraph-ingest", "MainPID", "ActiveEnterTimestamp")
-        before = fleet.unit_show(*worker)
+        fleet.host("api2").check_output("rm -rf %s", f"/opt/intelgraph/releases/{TARGET}")
+        fleet.host("ingest2").check_output("systemctl kill --kill-whom=main -s SIGUSR1 intelgraph-ingest")
+        before = worker_process(fleet)
         stuck = fleet.playbook("playbooks/upgrade.yml", extra_vars={"rollout_ingest_drain_timeout": 20})
-        after = fleet.unit_show(*worker)
+        after = worker_process(fleet)
         _, ingest1_status = fleet.http("ingest1", 9101, "/status")
         applied_then = ingest1_status["events"]["applied"]
         deadline = time.monotonic() + 120
@@ -229,7 +234,7 @@ def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(d
             time.sleep(1)
         states_after_stuck = fleet.haproxy_states()
         versions_after_stuck = fleet.versions()
-        fleet.exec("ingest2", "systemctl", "kill", "--kill-whom=main", "-s", "SIGUSR2", "intelgraph-ingest")
+        fleet.host("ingest2").check_output("systemctl kill --kill-whom=main -s SIGUSR2 intelgraph-ingest")
 
     # 1. api2 did not come back: the run stopped naming it and why, api2 is out of HAProxy,
     #    api1 (the canary) and api3 (never touched) serve, the ingest workers were not touched.

@@ -81,7 +81,7 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
         # The fleet runs on these secrets: the services' connection strings hold them, and
         # Redis and PostgreSQL accept them.
         for host in api + ingest:
-            held = fleet.read(host, "/etc/intelgraph/secrets.env") or b""
+            held = fleet.host(host).file("/etc/intelgraph/secrets.env").content
             assert needles["intelgraph_redis_password"] in held and needles["intelgraph_db_password"] in held
         with fleet.pg() as conn:
             assert conn.execute("SELECT current_user").fetchone() == ("intelgraph",)
@@ -139,11 +139,13 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
         # 2. Nor any host's logs, journal or scratch space (Ansible modules log their arguments
         #    to the journal, with no_log options masked), nor what the services export.
         for host in [h for group in fleet.groups.values() for h in group]:
-            grep = fleet.exec(
-                host, "grep", "-rlaF", *(f"-e{v}" for v in secret.values()), *HOST_PATHS, check=False
+            on_host = fleet.host(host)
+            patterns = [f"-e{v}" for v in secret.values()]
+            grep = on_host.run(
+                "grep -rlaF" + " %s" * (len(patterns) + len(HOST_PATHS)), *patterns, *HOST_PATHS
             )
-            assert grep.returncode == 1 and grep.stdout == "", f"{host}: {grep.stdout} {grep.stderr}"
-            journal = fleet.exec(host, "journalctl", "--no-pager", "-o", "cat", check=False).stdout
+            assert grep.rc == 1 and grep.stdout == "", f"{host}: {grep.stdout} {grep.stderr}"
+            journal = on_host.run("journalctl --no-pager -o cat").stdout
             assert "Invoked with" in journal, f"{host}: the journal holds no module invocation"
             assert [n for n, v in secret.items() if v in journal] == [], f"{host}: journal"
             if host in fleet.groups["tools"]:  # the migrate modules ran there, their password masked
@@ -175,10 +177,11 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
         # 4. Env files: 0640, root, the group the service runs as, on every API and ingest host.
         for host in api + ingest:
             service = "api" if host in api else "ingest"
-            group = fleet.unit_show(host, SERVICES[service], "Group")["Group"]
+            group = fleet.host(host).service(SERVICES[service]).systemd_properties.get("Group")
             assert group
             for path in (f"/etc/intelgraph/{service}.env", "/etc/intelgraph/secrets.env"):
-                assert fleet.stat(host, path) == ("640", "root", group), (host, path)
+                env_file = fleet.host(host).file(path)
+                assert (env_file.mode, env_file.user, env_file.group) == (0o640, "root", group), (host, path)
 
         # 5. The residency guard on every 24.1 API host: no region claim, 403; with one, served.
         assert status_before != 403
