@@ -355,8 +355,10 @@ class Fleet:
         for group, paths in paths_by_group.items():
             for host in self.groups[group]:
                 for path in paths:
-                    file = self.host(host).file(path)
-                    found[host, path] = file.content if file.exists else None
+                    try:
+                        found[host, path] = self.host(host).file(path).content
+                    except RuntimeError:  # testinfra's answer when `cat` fails: the file is not there
+                        found[host, path] = None
         return found
 
     def haproxy_states(self) -> dict[str, str]:

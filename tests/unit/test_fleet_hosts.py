@@ -89,7 +89,7 @@ def test_files_are_written_and_read_back_byte_for_byte_with_mode_owner_and_group
         (name, "/etc/probe/absent"): None,
     }
     ran = " ".join(r.getMessage() for r in caplog.records if r.name == "testinfra")
-    assert "cat -- /etc/probe/app.env" in ran and "test -e /etc/probe/absent" in ran
+    assert "cat -- /etc/probe/app.env" in ran and "cat -- /etc/probe/absent" in ran
 
     host.check_output("ln -sfn /etc/probe /etc/probe-current")
     assert host.file("/etc/probe-current").linked_to == "/etc/probe"
