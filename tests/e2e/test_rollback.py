@@ -147,7 +147,7 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     # A rollback that fails after the workers were quiesced: ingest1's env file differs from the
     # restore point's (so the rollback has work), and its 24.0.0 release says it is another one, so
     # moving it back fails once every worker is quiesced. Each worker is resumed before the run ends.
-    fleet.exec("ingest1", "sh", "-c", "echo LOG_LEVEL=debug >> /etc/intelgraph/ingest.env")
+    fleet.host("ingest1").check_output("echo LOG_LEVEL=debug >> /etc/intelgraph/ingest.env")
     fleet.write("ingest1", f"/opt/intelgraph/releases/{PREVIOUS}/VERSION", "9.9.9\n")
     # No poison event this time: one not yet dead-lettered stays pending while every worker is
     # quiesced, and the rollback would fail at the quiesce instead.
