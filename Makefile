@@ -95,7 +95,7 @@ test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
 test-unit: venv collections ## unit tests (fast, no fleet)
 	$(VENV)/bin/pytest -q tests/unit
 
-test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL
+test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL; the fleet helpers on a host container
 	$(VENV)/bin/pytest -q tests/integration
 
 # Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of

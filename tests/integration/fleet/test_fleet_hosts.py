@@ -17,7 +17,7 @@ import pytest
 from testinfra.backend.podman import PodmanBackend
 from testinfra.host import Host
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
 
 from sandbox import ROOT, Fleet
 
