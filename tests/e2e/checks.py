@@ -15,6 +15,8 @@ SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
 # The streams the services and the traffic write while they serve: left out of a digest taken
 # while the fleet serves (streams=False).
 EVENT_STREAMS = ("intelgraph:ingest", "intelgraph:ingest:dlq", "intelgraph:changes")
+ENV_FILES = {"api": ["/etc/intelgraph/api.env"], "ingest": ["/etc/intelgraph/ingest.env"]}
+TOGGLES = "intelgraph:features:"  # the feature toggles' key prefix
 
 
 def state_dir(fleet: Fleet) -> Path:
@@ -74,6 +76,21 @@ def fleet_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
         ).fetchall()
     return state
+
+
+def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, int, str, str]]:
+    """Every API and ingest env file: its bytes, mode, owner and group."""
+    found = {}
+    for (host, path), data in fleet.files(ENV_FILES).items():
+        file = fleet.host(host).file(path)
+        found[host, path] = (data, file.mode, file.user, file.group)
+    return found
+
+
+def toggles(fleet: Fleet, prefix: str = TOGGLES, host: str | None = None) -> dict[str, str]:
+    """The feature toggles on a cache host (the primary by default): {name without the prefix: value}."""
+    client = fleet.redis(host)
+    return {key[len(prefix) :]: client.get(key) for key in client.scan_iter(match=prefix + "*")}
 
 
 def said(run: PlaybookRun) -> str:

@@ -393,10 +393,16 @@ class Fleet:
         try:
             yield stats
         finally:
-            run = self.playbook(
-                "sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "stop"}
-            )
-            stats.update(json.loads(self.traffic_stats_path.read_text()))
+            stats.update(self.traffic_stop())
+
+    def traffic_stop(self) -> dict[str, Any]:
+        """Stop the traffic (sandbox/playbooks/traffic.yml) and return its final statistics."""
+        self.playbook("sandbox/playbooks/traffic.yml", extra_vars={"sandbox_traffic_action": "stop"})
+        return self.traffic_stats()
+
+    def traffic_stats(self) -> dict[str, Any]:
+        """The traffic's statistics: so far while it runs (written every second), final once stopped."""
+        return json.loads(self.traffic_stats_path.read_text())
 
     # --- background runs ------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ import json
 import re
 
 from checks import (
+    TOGGLES,
     assert_every_event_applied_once_or_dead_lettered,
+    env_files,
     fleet_digest,
     in_service,
     lb_states,
@@ -21,27 +23,11 @@ from checks import (
     said,
     served_by,
     state_dir,
+    toggles,
 )
 from test_rollout import BROKEN_API, PREVIOUS, TARGET
 
 from sandbox import Fleet
-
-ENV_FILES = {"api": ["/etc/intelgraph/api.env"], "ingest": ["/etc/intelgraph/ingest.env"]}
-TOGGLES = "intelgraph:features:"
-
-
-def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, int, str, str]]:
-    """Every API and ingest env file: its bytes, mode, owner and group."""
-    found = {}
-    for (host, path), data in fleet.files(ENV_FILES).items():
-        file = fleet.host(host).file(path)
-        found[host, path] = (data, file.mode, file.user, file.group)
-    return found
-
-
-def toggles(fleet: Fleet) -> dict[str, str]:
-    client = fleet.redis()
-    return {key[len(TOGGLES) :]: client.get(key) for key in client.scan_iter(match=TOGGLES + "*")}
 
 
 def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_workers(deployed: Fleet) -> None:
