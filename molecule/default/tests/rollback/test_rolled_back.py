@@ -48,9 +48,12 @@ def test_haproxy_has_every_api_host_in_service() -> None:
 
 
 def test_the_workspace_is_back_on_the_previous_release() -> None:
-    current = FLEET.host(FLEET.groups["tools"][0]).file("/opt/intelgraph/current")
-    assert current.is_symlink
-    assert current.linked_to == f"/opt/intelgraph/releases/{PREVIOUS}"
+    tools = FLEET.host(FLEET.groups["tools"][0])
+    release = f"/opt/intelgraph/releases/{PREVIOUS}"
+    assert tools.file("/opt/intelgraph/current").is_symlink
+    # The link's own target (readlink, as the release role writes it) and where it leads.
+    assert tools.check_output("readlink %s", "/opt/intelgraph/current") == release
+    assert tools.file("/opt/intelgraph/current").linked_to == release
 
 
 @pytest.mark.parametrize("host", FLEET.groups["cache"])
