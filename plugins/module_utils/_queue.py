@@ -7,7 +7,7 @@ object (redis-py's), the judging and the waiting are plain functions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +37,9 @@ class QueueState:
     last_delivered_id: str
     consumer: str | None = None
     consumers: list[dict[str, Any]] = field(default_factory=list)
+    # Of pending, the entries held by quiesced consumers and left for a retry (retry_pending()).
+    pending_retry: int = 0
+    pending_retry_by: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,9 +104,31 @@ def measure(client: Any, stream: str, group: str, consumer: str | None = None) -
     )
 
 
+def held_by(state: QueueState, names: Collection[str]) -> dict[str, int]:
+    """{consumer: pending entries} of the named consumers that hold any; with state.consumer,
+    only that consumer's (the pending counted)."""
+    return {
+        c["name"]: c["pending"]
+        for c in state.consumers
+        if c["name"] in names and c["pending"] > 0 and state.consumer in (None, c["name"])
+    }
+
+
+def retry_pending(state: QueueState, quiesced: Collection[str], first: dict[str, int]) -> QueueState:
+    """Set state.pending_retry: the pending entries held by the quiesced consumers, which
+    process nothing, so each one was delivered and failed and waits for a retry. Each consumer's
+    count is bounded by what it held at the first measurement (first, from held_by()): a
+    quiesced consumer takes no new entry, so any more are counted as pending like the others'."""
+    held = {name: min(count, first.get(name, 0)) for name, count in held_by(state, quiesced).items()}
+    state.pending_retry_by = {name: count for name, count in held.items() if count > 0}
+    state.pending_retry = min(state.pending, sum(state.pending_retry_by.values()))
+    return state
+
+
 def drained(state: QueueState, max_pending: int, max_lag: int) -> bool:
-    """Whether pending and lag are within their limits (a negative limit is not checked)."""
-    pending_ok = max_pending < 0 or state.pending <= max_pending
+    """Whether pending (less the entries left for a retry) and lag are within their limits (a
+    negative limit is not checked)."""
+    pending_ok = max_pending < 0 or state.pending - state.pending_retry <= max_pending
     lag_ok = max_lag < 0 or (state.lag is not None and state.lag <= max_lag)
     return pending_ok and lag_ok
 
@@ -114,8 +139,9 @@ def describe(state: QueueState) -> str:
     consumers = ", ".join(
         f"{c['name']} (pending {c['pending']}, idle {c['idle_ms'] / 1000:.1f}s)" for c in state.consumers
     )
+    retry = f" (of them {state.pending_retry} failed, pending a retry)" if state.pending_retry else ""
     return (
-        f"{whose}={state.pending} lag={state.lag} length={state.length} "
+        f"{whose}={state.pending}{retry} lag={state.lag} length={state.length} "
         f"consumers={len(state.consumers)}: {consumers or 'none'}"
     )
 
@@ -139,13 +165,20 @@ def wait_until_drained(
     interval: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    quiesced: Collection[str] = (),
 ) -> WaitResult:
     """Measure with read() every interval until drained() or timeout seconds passed. The
-    queue is always measured at least once, and once more at the deadline."""
+    queue is always measured at least once, and once more at the deadline. The entries the
+    quiesced consumers hold (at most as many as at the first measurement) are left for a retry
+    (retry_pending())."""
     started = clock()
     samples = 0
+    first: dict[str, int] | None = None
     while True:
         state = read()
+        if first is None:
+            first = held_by(state, quiesced)
+        retry_pending(state, quiesced, first)
         samples += 1
         elapsed = clock() - started
         if drained(state, max_pending, max_lag):

@@ -16,6 +16,8 @@ description:
   - Pending and lag come from C(XINFO GROUPS) (Redis 7 reports the lag); where Redis reports no
     lag, the entries after the group's C(last-delivered-id) are counted with C(XRANGE). With
     O(consumer), pending counts that consumer's own entries (C(XPENDING)).
+  - With O(quiesced_consumers), the entries those consumers hold are left pending for a retry
+    and not counted against O(max_pending) (see there); the result counts them in RV(pending_retry).
   - Fails after O(timeout) seconds with the queue's numbers (pending, lag, stream length and every
     consumer's pending count and idle time); the result carries them either way.
   - Changes nothing. It waits in check mode too.
@@ -38,9 +40,25 @@ options:
         group's either way.
     type: str
   max_pending:
-    description: Largest number of pending entries that counts as drained; a negative value is not checked.
+    description:
+      - Largest number of pending entries that counts as drained; a negative value is not checked.
+      - The entries left for a retry (O(quiesced_consumers)) are not counted.
     type: int
     default: 0
+  quiesced_consumers:
+    description:
+      - Consumers of the group that take no entry and process none now (an ingest worker that
+        reports itself quiesced with nothing in flight). Whatever they still hold pending was
+        delivered, failed and waits for its retry; no wait makes it go, as none of them takes
+        anything, and it stays in the group's pending entries until a consumer claims it again.
+        Those entries are left pending, counted in RV(pending_retry) and not against O(max_pending).
+      - Bounded by what each held at the first measurement; entries such a consumer takes after
+        that count as pending like any other's. Entries held by any other consumer must drain.
+      - Name only consumers checked quiesced just before; one that still runs may be processing
+        what it holds.
+    type: list
+    elements: str
+    default: []
   max_lag:
     description: Largest lag that counts as drained; a negative value is not checked.
     type: int
@@ -87,6 +105,15 @@ EXAMPLES = r"""
     group: ingest-workers
     consumer: "{{ inventory_hostname }}"
     max_lag: 500
+
+- name: Every worker is quiesced with nothing in flight; what they hold waits for a retry
+  intelgraph.ops.queue_drain:
+    login_host: "{{ intelgraph_redis_host }}"
+    login_password: "{{ intelgraph_redis_password }}"
+    stream: intelgraph:ingest
+    group: ingest-workers
+    max_lag: -1
+    quiesced_consumers: [ingest1, ingest2]
 """
 
 RETURN = r"""
@@ -103,10 +130,24 @@ group:
   returned: always
   type: str
 pending:
-  description: Pending entries at the last measurement (the consumer's, with O(consumer)).
+  description:
+    - Pending entries at the last measurement (the consumer's, with O(consumer)), those left for a
+      retry (RV(pending_retry)) included.
   returned: when the queue was measured
   type: int
   sample: 0
+pending_retry:
+  description:
+    - Of RV(pending), the entries held by O(quiesced_consumers) at the last measurement (each
+      consumer's at most as many as at the first), failed deliveries left pending for a retry.
+  returned: when the queue was measured
+  type: int
+  sample: 1
+pending_retry_by:
+  description: RV(pending_retry) by consumer, those holding none left out.
+  returned: when the queue was measured
+  type: dict
+  sample: {"ingest2": 1}
 lag:
   description: Entries not yet delivered to the group at the last measurement.
   returned: when the queue was measured
@@ -167,6 +208,7 @@ def main() -> None:
         timeout={"type": "float", "default": 120.0},
         interval={"type": "float", "default": 0.5},
         fail_on_timeout={"type": "bool", "default": True},
+        quiesced_consumers={"type": "list", "elements": "str", "default": []},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -184,6 +226,7 @@ def main() -> None:
             params["max_lag"],
             params["timeout"],
             params["interval"],
+            quiesced=frozenset(params["quiesced_consumers"]),
         )
     except QueueError as exc:
         module.fail_json(

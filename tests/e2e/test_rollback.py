@@ -3,14 +3,20 @@ canary (api2's new release never becomes ready) rolls the fleet back on its own:
 ingest host on 24.0.0 again (some had moved, some not: a partial upgrade), env files byte for
 byte, feature toggles and the workspace link as the restore point had them, no failed request,
 every ingest event applied once or dead-lettered; the run fails saying what failed and that it
-rolled back; and rollback.yml run again changes nothing. Then, on the same fleet, a rollback that
-fails after it quiesced the ingest workers resumes every one of them before it fails (the queue
-is consumed again, every event applied once), and closes its window as failed."""
+rolled back; and rollback.yml run again changes nothing. A poison event put into the stream as the
+rollback begins is pending a retry while every worker is quiesced: the rollback leaves it pending
+(and says so) instead of waiting for it, and it is dead-lettered once the workers consume again.
+Then, on the same fleet, a rollback that fails after it quiesced the ingest workers (one more
+failed event pending a retry meanwhile) resumes every one of them before it fails (the queue is
+consumed again, every event applied once), and closes its window as failed."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import time
+from typing import Any
 
 from checks import (
     TOGGLES,
@@ -29,6 +35,49 @@ from test_rollout import BROKEN_API, PREVIOUS, TARGET
 
 from sandbox import Fleet
 
+# The rollback's drain once every worker is quiesced (roles/rollback/tasks/quiesce.yml).
+QUIESCE_DRAIN = "intelgraph.ops.rollback : Wait until every delivered message is acknowledged or failed and pending a retry"
+DRAIN_TIMEOUT = 120  # rollback_ingest_drain_timeout
+# profile_tasks' line under each TASK header: when it started, (how long the task before took).
+PROFILE_LINE = re.compile(r"^(\w+ \d+ \w+ \d{4}\s+\d\d:\d\d:\d\d \+0000) \((\d+):(\d\d):(\d\d\.\d+)\)")
+
+
+def task_timing(output: str, task: str) -> tuple[datetime.datetime, float]:
+    """When the first run of a task started and how many seconds it took, from profile_tasks'
+    line under its TASK header and under the next one."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"TASK [{task}]"))
+    timings = [m for line in lines[start:] if (m := PROFILE_LINE.match(line))]
+    started = datetime.datetime.strptime(timings[0].group(1).replace("  ", " "), "%A %d %B %Y %H:%M:%S %z")
+    hours, minutes, seconds = timings[1].group(2, 3, 4)
+    return started, int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def pending_deliveries(fleet: Fleet, event_id: str) -> int | None:
+    """How many times the ingest group delivered an event that is pending now (None: not pending)."""
+    client = fleet.redis()
+    for entry in client.xpending_range(fleet.INGEST_STREAM, fleet.INGEST_GROUP, "-", "+", 1000):
+        found = client.xrange(fleet.INGEST_STREAM, entry["message_id"], entry["message_id"])
+        if found and found[0][1].get("event_id") == event_id:
+            return int(entry["times_delivered"])
+    return None
+
+
+def poison_pending(fleet: Fleet, timeout: float = 30) -> tuple[str, int]:
+    """One poison event into the stream; wait until a worker has failed it and it is pending a
+    retry. Its id and how many times it had been delivered then."""
+    [event_id] = produce_poison(fleet, count=1)
+    deadline = time.monotonic() + timeout
+    while (deliveries := pending_deliveries(fleet, event_id)) is None:
+        assert time.monotonic() < deadline, f"poison event {event_id} not pending after {timeout} s"
+        time.sleep(0.2)
+    return event_id, deliveries
+
+
+def dead_letters(fleet: Fleet, event_id: str) -> list[dict[str, Any]]:
+    """The DLQ entries of an event."""
+    return [f for _id, f in fleet.redis().xrange(fleet.INGEST_DLQ, "-", "+") if f.get("event_id") == event_id]
+
 
 def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_workers(deployed: Fleet) -> None:
     fleet = deployed
@@ -46,9 +95,18 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
 
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
         poison = produce_poison(fleet)
-        run = fleet.playbook(
+        upgrade = fleet.start_playbook(
             "playbooks/upgrade.yml", extra_vars={"upgrade_auto_rollback": True, "rollout_ready_timeout": 20}
         )
+        # As the rollback begins (its plan, seconds before it quiesces the workers), one more
+        # poison event: a worker fails it and it waits in the pending entries for its retry.
+        deadline = time.monotonic() + 900
+        while "PLAY [Rollback | plan]" not in upgrade.log.read_text():
+            assert upgrade.proc.poll() is None, f"the upgrade ended before it rolled back, see {upgrade.log}"
+            assert time.monotonic() < deadline, f"no rollback within 15 minutes, see {upgrade.log}"
+            time.sleep(0.2)
+        late, late_deliveries = poison_pending(fleet)
+        run = upgrade.wait()
         again = fleet.playbook("playbooks/rollback.yml")
         served_after = served_by(fleet)
 
@@ -60,6 +118,13 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert "Wait until the service answers ready on 24.1.0' failed: Status code was 503" in text
     assert "The upgrade to 24.1.0 failed on api2:" in text
     assert "It was rolled back (upgrade_auto_rollback): every API and ingest host runs 24.0.0 again" in text
+    # The poison event was pending a retry when every worker was quiesced: the drain left it
+    # pending, said so, and took far less than its timeout.
+    assert late_deliveries < 5  # INGEST_MAX_DELIVERIES: not dead-lettered yet
+    left = re.search(r"(\d+) failed entr(?:y|ies) left pending for a retry", text)
+    assert left and int(left.group(1)) >= 1, text
+    drain_started, drain_seconds = task_timing(run.output, QUIESCE_DRAIN)
+    assert drain_seconds < DRAIN_TIMEOUT / 4, drain_seconds
     assert "Rolling back to 24.0.0 from restore point" in text
     assert "api1: runs 24.1.0, not 24.0.0" in text  # the canary had moved
     assert re.search(
@@ -100,7 +165,12 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert min(len(in_service(states)) for states in seen) >= 2
     assert stats["requests_sent"] > 100
     assert stats["requests_failed"] == 0, stats["failures"]
-    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [*poison, late])
+    # The late poison event stayed pending through the drain and was dead-lettered after it, once
+    # the workers consumed again, after its fifth delivery (INGEST_MAX_DELIVERIES).
+    [dead] = dead_letters(fleet, late)
+    drain_ended = drain_started.timestamp() + drain_seconds
+    assert float(dead["dead_lettered_at"]) > drain_ended and int(dead["deliveries"]) >= 5, dead
 
     # A second rollback finds nothing to do and changes nothing.
     assert again.ok, f"second rollback failed, see {again.log}"
@@ -135,15 +205,23 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     # moving it back fails once every worker is quiesced. Each worker is resumed before the run ends.
     fleet.host("ingest1").check_output("echo LOG_LEVEL=debug >> /etc/intelgraph/ingest.env")
     fleet.write("ingest1", f"/opt/intelgraph/releases/{PREVIOUS}/VERSION", "9.9.9\n")
-    # No poison event this time: one not yet dead-lettered stays pending while every worker is
-    # quiesced, and the rollback would fail at the quiesce instead.
+    # A poison event pending a retry while every worker is quiesced: the quiesce leaves it pending,
+    # and so does ingest1's move back (every other worker quiesced), which then fails.
     with fleet.traffic() as stats:
+        again_poison, again_deliveries = poison_pending(fleet)
         failed = fleet.playbook("playbooks/rollback.yml")
         workers = {host: fleet.http(host, 9101, "/status")[1] for host in ingest}
     assert not failed.ok, f"the rollback did not fail, see {failed.log}"
     text = said(failed)
     assert f"The rollback to {PREVIOUS} failed: " in text
     assert "(on ingest1)" in text and "holds release 9.9.9, not 24.0.0" in text
+    assert again_deliveries < 5
+    left = re.search(r"(\d+) failed entr(?:y|ies) left pending for a retry", text)
+    assert left and int(left.group(1)) >= 1, text
+    assert task_timing(failed.output, QUIESCE_DRAIN)[1] < DRAIN_TIMEOUT / 4
+    assert re.search(
+        r"ingest1: \d+ failed entr(?:y|ies) of the quiesced workers left pending for a retry", text
+    )
     # ingest1 failed in its own move (resumed there or here), ingest2 was still quiesced: resumed here.
     assert re.search(
         r"The ingest workers after the failure: ingest1 was (resumed|consuming), ingest2 was resumed[.]", text
@@ -161,4 +239,4 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
         host: (False, PREVIOUS) for host in ingest
     }
     assert stats["requests_failed"] == 0, stats["failures"]
-    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [again_poison])

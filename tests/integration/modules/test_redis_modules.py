@@ -1,4 +1,4 @@
-"""redis_snapshot, redis_health and redis_toggles run as Ansible runs them (a JSON file of
+"""redis_snapshot, redis_health, redis_toggles and queue_drain run as Ansible runs them (a JSON file of
 arguments), against scratch Redis servers on loopback. A snapshot must be right whether the
 node keeps an append-only file or not: each is loaded into a fresh server and compared."""
 
@@ -298,3 +298,30 @@ def test_cache_restore_refuses_a_prefix_covering_the_stream_or_toggles(tmp_path:
     )
     assert result["_rc"] == 1
     assert "covers the protected key or prefix 'intelgraph:ingest'" in result["msg"]
+
+
+def test_queue_drain_leaves_the_entries_of_quiesced_consumers_for_a_retry(tmp_path: Path) -> None:
+    stream, group = "intelgraph:ingest", "ingest-workers"
+    with scratch_redis(tmp_path / "node", password=PASSWORD) as node:
+        node.xgroup_create(stream, group, id="0", mkstream=True)
+        for n in range(4):
+            node.xadd(stream, {"event_id": f"e{n}"})
+        # ingest1 and ingest2 each hold one entry they did not acknowledge; the rest is acknowledged.
+        for consumer in ("ingest1", "ingest2"):
+            [[_stream, [_held, (done, _fields)]]] = node.xreadgroup(group, consumer, {stream: ">"}, count=2)
+            node.xack(stream, group, done)
+        drain = {**login(node), "stream": stream, "group": group, "max_lag": -1, "timeout": 0}
+
+        plain = run_module("queue_drain", drain, tmp_path)
+        assert plain["_rc"] == 1 and plain["drained"] is False
+        assert (plain["pending"], plain["pending_retry"]) == (2, 0)
+
+        one = run_module("queue_drain", dict(drain, quiesced_consumers=["ingest2"]), tmp_path)
+        assert one["_rc"] == 1 and one["drained"] is False
+        assert (one["pending"], one["pending_retry"], one["pending_retry_by"]) == (2, 1, {"ingest2": 1})
+        assert "pending=2 (of them 1 failed, pending a retry)" in one["msg"]
+
+        both = run_module("queue_drain", dict(drain, quiesced_consumers=["ingest1", "ingest2"]), tmp_path)
+        assert both["_rc"] == 0 and both["drained"] is True and both["changed"] is False
+        assert both["pending_retry_by"] == {"ingest1": 1, "ingest2": 1}
+        assert node.xpending(stream, group)["pending"] == 2  # left pending, untouched

@@ -12,7 +12,9 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._queue import (
     describe,
     drained,
     find_group,
+    held_by,
     measure,
+    retry_pending,
     wait_until_drained,
 )
 
@@ -210,3 +212,83 @@ def test_wait_with_no_timeout_measures_once() -> None:
         lambda: state(1, 0), 0, 0, timeout=0, interval=1, clock=clock, sleep=clock.sleep
     )
     assert (outcome.drained, outcome.samples, clock.sleeps) == (False, 1, [])
+
+
+def held(pending: dict[str, int], consumer: str | None = None) -> QueueState:
+    """A group whose consumers hold these pending entries (no lag)."""
+    consumers = [{"name": name, "pending": count, "idle_ms": 9000} for name, count in sorted(pending.items())]
+    total = pending.get(consumer, 0) if consumer else sum(pending.values())
+    return QueueState(STREAM, GROUP, 100, total, 0, "xinfo", "1-0", consumer, consumers)
+
+
+def test_the_entries_of_quiesced_consumers_are_left_for_a_retry() -> None:
+    group = held({"ingest1": 1, "ingest2": 2})
+    first = held_by(group, {"ingest1", "ingest2"})
+    assert first == {"ingest1": 1, "ingest2": 2}
+    retry_pending(group, {"ingest1", "ingest2"}, first)
+    assert (group.pending, group.pending_retry, group.pending_retry_by) == (
+        3,
+        3,
+        {"ingest1": 1, "ingest2": 2},
+    )
+    assert drained(group, 0, 0)
+    assert describe(group).startswith("pending=3 (of them 3 failed, pending a retry) lag=0")
+
+
+def test_the_entries_of_a_consumer_not_quiesced_must_drain() -> None:
+    group = held({"ingest1": 1, "ingest2": 2})
+    retry_pending(group, {"ingest2"}, held_by(group, {"ingest2"}))
+    assert (group.pending_retry, group.pending_retry_by) == (2, {"ingest2": 2})
+    assert not drained(group, 0, 0)
+    assert drained(group, 1, 0)
+
+
+def test_a_quiesced_consumer_is_bounded_by_what_it_held_first() -> None:
+    later = held({"ingest1": 3})
+    retry_pending(later, {"ingest1"}, {"ingest1": 1})  # it took two entries since: not quiesced
+    assert (later.pending, later.pending_retry) == (3, 1)
+    assert not drained(later, 0, 0)
+    fewer = held({"ingest1": 0, "ingest2": 1})  # another consumer claimed ingest1's entry
+    retry_pending(fewer, {"ingest1"}, {"ingest1": 1})
+    assert (fewer.pending_retry, fewer.pending_retry_by) == (0, {})
+    assert not drained(fewer, 0, 0)
+
+
+def test_with_one_consumer_only_its_own_entries_are_left_for_a_retry() -> None:
+    own = held({"ingest1": 1, "ingest2": 2}, consumer="ingest1")
+    retry_pending(own, {"ingest1", "ingest2"}, held_by(own, {"ingest1", "ingest2"}))
+    assert (own.pending, own.pending_retry, own.pending_retry_by) == (1, 1, {"ingest1": 1})
+    other = held({"ingest1": 1, "ingest2": 2}, consumer="ingest1")
+    retry_pending(other, {"ingest2"}, held_by(other, {"ingest2"}))
+    assert (other.pending_retry, drained(other, 0, 0)) == (0, False)
+
+
+def wait_quiesced(states: list[QueueState], quiesced: set[str]) -> Any:
+    """wait_until_drained() over these measurements (1 s apart, 2 s at most)."""
+    clock, measured = Clock(), iter(states)
+    return wait_until_drained(
+        lambda: next(measured), 0, 0, timeout=2, interval=1, clock=clock, sleep=clock.sleep, quiesced=quiesced
+    )
+
+
+def test_wait_leaves_the_quiesced_consumers_entries_and_no_more() -> None:
+    # ingest2 acknowledges its entry; ingest1's stays, left for a retry.
+    outcome = wait_quiesced(
+        [held({"ingest1": 1, "ingest2": 1}), held({"ingest1": 1, "ingest2": 0})], {"ingest1"}
+    )
+    assert outcome.drained and outcome.samples == 2
+    assert (outcome.state.pending, outcome.state.pending_retry) == (1, 1)
+    # ingest1 takes a second entry after the first measurement: not quiesced, that one must drain.
+    outcome = wait_quiesced(
+        [held({"ingest1": 1, "ingest2": 1}), held({"ingest1": 2}), held({"ingest1": 2})], {"ingest1"}
+    )
+    assert not outcome.drained and outcome.samples == 3
+    assert (outcome.state.pending, outcome.state.pending_retry) == (2, 1)
+
+
+def test_wait_without_quiesced_consumers_leaves_nothing_for_a_retry() -> None:
+    clock = Clock()
+    outcome = wait_until_drained(
+        lambda: held({"ingest1": 1}), 0, 0, timeout=0, interval=1, clock=clock, sleep=clock.sleep
+    )
+    assert (outcome.drained, outcome.state.pending_retry) == (False, 0)
