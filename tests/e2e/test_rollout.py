@@ -308,7 +308,7 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
     )
     assert numbers, stuck.output[-3000:]
     assert int(numbers.group(1)) + int(numbers.group(2)) > 0
-    assert "It was not restarted and runs its previous release, resumed (SIGUSR2)" in said(stuck)
+    assert "It was not switched and runs its previous release, resumed (SIGUSR2)" in said(stuck)
     assert after == before
     assert ingest1_status["version"] == PREVIOUS and ingest1_status["quiesced"] is False
     assert states_after_stuck == dict.fromkeys(api, "UP")
