@@ -1,7 +1,8 @@
 """The rollout of upgrade.yml under steady traffic: API hosts drained from HAProxy in serial
 batches, ingest workers quiesced with their queue drained, the subscription latency metric
 checked in Prometheus; the post-upgrade validation and the release report of the same run; and
-what the run does when a host does not come back or a queue cannot drain."""
+what the run does when a host's release fails its check, when a host does not come back, or
+when a queue cannot drain."""
 
 from __future__ import annotations
 
@@ -100,6 +101,12 @@ def test_upgrade_rolls_out_and_validates_with_no_failed_request_and_every_event_
 
     # Every host moved; no request failed; HAProxy has every API host back.
     assert fleet.versions() == dict.fromkeys(api + fleet.groups["ingest"], TARGET)
+    # Each host's release was unpacked and checked once, before it was drained or quiesced; its
+    # switch did not install it again.
+    checked = run.task_hosts("intelgraph_release : Read the version the release carries")
+    assert {host: checked.count(host) for host in api + fleet.groups["ingest"]} == dict.fromkeys(
+        api + fleet.groups["ingest"], 1
+    )
     # Each host's settings were written once, in the config phase; its rollout did not write
     # them again.
     for task in (
@@ -204,15 +211,28 @@ def worker_process(fleet: Fleet) -> tuple[str, str]:
     return unit["MainPID"], unit["ActiveEnterTimestamp"]
 
 
-def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(deployed: Fleet) -> None:
+def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(
+    deployed: Fleet,
+) -> None:
     fleet = deployed
     api = fleet.groups["api"]
-    # api2's 24.1.0 release is there already (never unpacked again) and never becomes ready.
-    fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/VERSION", f"{TARGET}\n")
-    fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/bin/intelgraph-api", BROKEN_API, "0755")
+    current = {host: fleet.host(host).file("/opt/intelgraph/current") for host in api}  # read anew each time
+    # api2's 24.1.0 release is there already (never unpacked again) and says it is another one.
+    fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/VERSION", "9.9.9\n")
+    api2_started = fleet.unit_started("api2", "intelgraph-api")
 
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
         poison = produce_poison(fleet)
+        bad = fleet.playbook("playbooks/upgrade.yml")
+        samples_during_bad = lb_states(samples)
+        states_after_bad = fleet.haproxy_states()
+        versions_after_bad = fleet.versions()
+        links_after_bad = {host: file.linked_to for host, file in current.items()}
+        api2_started_after_bad = fleet.unit_started("api2", "intelgraph-api")
+
+        # Now api2's 24.1.0 release carries the right VERSION and never becomes ready.
+        fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/VERSION", f"{TARGET}\n")
+        fleet.write("api2", f"/opt/intelgraph/releases/{TARGET}/bin/intelgraph-api", BROKEN_API, "0755")
         broken = fleet.playbook("playbooks/upgrade.yml", extra_vars={"rollout_ready_timeout": 20})
         states_after_broken = fleet.haproxy_states()
         versions_after_broken = fleet.versions()
@@ -236,7 +256,34 @@ def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(d
         versions_after_stuck = fleet.versions()
         fleet.host("ingest2").check_output("systemctl kill --kill-whom=main -s SIGUSR2 intelgraph-ingest")
 
-    # 1. api2 did not come back: the run stopped naming it and why, api2 is out of HAProxy,
+    # 1. api2's release failed its check before api2 left the load balancer: the run stopped
+    #    naming api2 and the check, said api2 was not switched; api2 stayed in service at every
+    #    sample, on 24.0.0 (its `current` link and service as they were), while the canary api1
+    #    moved (no request failed: checked below for the three runs).
+    assert not bad.ok
+    text = said(bad)
+    assert "api2 did not move to 24.1.0" in text
+    assert "Check the release is the one asked for' failed" in text
+    assert f"/opt/intelgraph/releases/{TARGET} holds release 9.9.9, not {TARGET}" in text
+    assert "It was not switched and still runs its previous release (be_api/api2: lb1 UP)" in text
+    assert "It was switched to" not in text and "kept out of the load balancers" not in text
+    assert len(samples_during_bad) > 20
+    assert {states["api2"] for states in samples_during_bad} == {"UP"}
+    assert states_after_bad == dict.fromkeys(api, "UP")
+    assert versions_after_bad == {
+        "api1": TARGET,
+        "api2": PREVIOUS,
+        "api3": PREVIOUS,
+        **dict.fromkeys(fleet.groups["ingest"], PREVIOUS),
+    }
+    assert links_after_bad == {
+        "api1": f"/opt/intelgraph/releases/{TARGET}",
+        "api2": f"/opt/intelgraph/releases/{PREVIOUS}",
+        "api3": f"/opt/intelgraph/releases/{PREVIOUS}",
+    }
+    assert api2_started_after_bad == api2_started
+
+    # 2. api2 did not come back: the run stopped naming it and why, api2 is out of HAProxy,
     #    api1 (the canary) and api3 (never touched) serve, the ingest workers were not touched.
     assert not broken.ok
     assert "api2 did not move to 24.1.0" in said(broken)
@@ -252,7 +299,7 @@ def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(d
         "ingest2": PREVIOUS,
     }
 
-    # 2. The next run moved the fixed api2 and api3, then stopped at ingest1 with the queue's
+    # 3. The next run moved the fixed api2 and api3, then stopped at ingest1 with the queue's
     #    numbers; ingest1 was not restarted, runs 24.0.0 and was resumed.
     assert not stuck.ok
     assert "ingest1 did not move to 24.1.0" in said(stuck)
@@ -261,13 +308,13 @@ def test_host_that_does_not_come_back_and_queue_that_cannot_drain_stop_the_run(d
     )
     assert numbers, stuck.output[-3000:]
     assert int(numbers.group(1)) + int(numbers.group(2)) > 0
-    assert "It was not restarted and runs its previous release, resumed (SIGUSR2)" in said(stuck)
+    assert "It was not switched and runs its previous release, resumed (SIGUSR2)" in said(stuck)
     assert after == before
     assert ingest1_status["version"] == PREVIOUS and ingest1_status["quiesced"] is False
     assert states_after_stuck == dict.fromkeys(api, "UP")
     assert versions_after_stuck == {**dict.fromkeys(api, TARGET), "ingest1": PREVIOUS, "ingest2": PREVIOUS}
 
-    # Through both runs: at least two API hosts in service, no failed request, every event
+    # Through the three runs: at least two API hosts in service, no failed request, every event
     # applied once or dead-lettered.
     seen = lb_states(samples)
     assert len(seen) > 20
