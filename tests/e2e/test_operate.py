@@ -170,6 +170,8 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert not ledger_path.exists()
     points_dir = state_dir(fleet) / "restore-points"
     points_before = {p.name for p in points_dir.iterdir()} if points_dir.exists() else set()
+    announcements = state_dir(fleet) / "window" / "announcements.log"
+    announced_before = announcements.read_text().count("\n") if announcements.exists() else 0
     started = time.time()
 
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
@@ -236,6 +238,21 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert len(seen) > 20
     assert min(len(in_service(states)) for states in seen) >= 2
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
+
+    # The killed run's window, left open, was closed as failed and that announced by the second
+    # run before it opened its own; the second run's window closed as succeeded.
+    messages = [json.loads(line) for line in announcements.read_text().splitlines()[announced_before:]]
+    events = [(m["window_id"], m["event"], m.get("outcome")) for m in messages]
+    killed_window, resumed_window = events[0][0], events[2][0]
+    assert events == [
+        (killed_window, "window_opened", None),
+        (killed_window, "window_closed", "failed"),
+        (resumed_window, "window_opened", None),
+        (resumed_window, "window_closed", "succeeded"),
+    ], events
+    assert killed_window != resumed_window
+    assert "the run that opened it ended without closing it" in messages[1]["reason"]
+    assert f"Maintenance window {killed_window} (IntelGraph {TARGET}) was still open" in text
 
     # The finished run's ledger was moved aside with every host's rollout done.
     assert not ledger_path.exists()
