@@ -125,6 +125,11 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert left and int(left.group(1)) >= 1, text
     drain_started, drain_seconds = task_timing(run.output, QUIESCE_DRAIN)
     assert drain_seconds < DRAIN_TIMEOUT / 4, drain_seconds
+    # ingest1's move back (its env file put back, so it restarts) drained with ingest2 still
+    # quiesced, and left the entry pending too.
+    assert re.search(
+        r"ingest1: \d+ failed entr(?:y|ies) of the quiesced workers left pending for a retry", text
+    ), text
     assert "Rolling back to 24.0.0 from restore point" in text
     assert "api1: runs 24.1.0, not 24.0.0" in text  # the canary had moved
     assert re.search(
@@ -205,8 +210,8 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     # moving it back fails once every worker is quiesced. Each worker is resumed before the run ends.
     fleet.host("ingest1").check_output("echo LOG_LEVEL=debug >> /etc/intelgraph/ingest.env")
     fleet.write("ingest1", f"/opt/intelgraph/releases/{PREVIOUS}/VERSION", "9.9.9\n")
-    # A poison event pending a retry while every worker is quiesced: the quiesce leaves it pending,
-    # and so does ingest1's move back (every other worker quiesced), which then fails.
+    # A poison event pending a retry while every worker is quiesced: the quiesce leaves it pending;
+    # ingest1's move back then fails at its release check, before its own drain.
     with fleet.traffic() as stats:
         again_poison, again_deliveries = poison_pending(fleet)
         failed = fleet.playbook("playbooks/rollback.yml")
@@ -220,8 +225,9 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert left and int(left.group(1)) >= 1, text
     assert task_timing(failed.output, QUIESCE_DRAIN)[1] < DRAIN_TIMEOUT / 4
     assert re.search(
-        r"ingest1: \d+ failed entr(?:y|ies) of the quiesced workers left pending for a retry", text
+        r"ingest1 did not move to 24[.]0[.]0: task '+Check the release is the one asked for'+ failed", text
     )
+    assert "of the quiesced workers left pending" not in text  # ingest1's drain never began
     # ingest1 failed in its own move (resumed there or here), ingest2 was still quiesced: resumed here.
     assert re.search(
         r"The ingest workers after the failure: ingest1 was (resumed|consuming), ingest2 was resumed[.]", text
