@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LONGEST_FIRST = [
     "test_operate.py",
     "test_precheck.py",
-    "test_rollout.py",
     "test_docker_runtime.py",
     "test_rollback.py",
-    "test_faults.py",
     "test_security.py",
+    "test_faults.py",
+    "test_rollout.py",
     "test_migrate.py",
 ]
 

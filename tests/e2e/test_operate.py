@@ -1,30 +1,39 @@
 """The upgrade run as operators run it: planned (plan.yml and --check --diff, which change
-nothing), run through ansible-runner as AWX runs it, and resumed after the controller is killed
-mid-rollout, from the run ledger."""
+nothing), run through ansible-runner as AWX runs it under steady traffic (the run whose rollout,
+validation and release report are checked: API hosts drained from HAProxy in serial batches,
+ingest workers quiesced with their queue drained, the subscription latency metric checked in
+Prometheus), and resumed after the controller is killed mid-rollout, from the run ledger."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import ansible_runner
 import pytest
-from checks import SERVICES, fleet_digest, state_dir
-from test_rollout import (
-    PREVIOUS,
-    TARGET,
+from checks import (
+    SERVICES,
     assert_every_event_applied_once_or_dead_lettered,
+    fleet_digest,
     in_service,
     lb_states,
+    produce_poison,
     said,
+    served_by,
+    state_dir,
 )
+from test_rollout import PREVIOUS, TARGET
 
-from sandbox import ROOT, Fleet
+from sandbox import ROOT, Fleet, PlaybookRun
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def controller_files(fleet: Fleet) -> list[str]:
@@ -32,9 +41,34 @@ def controller_files(fleet: Fleet) -> list[str]:
     return sorted(str(p.relative_to(base)) for p in base.rglob("*")) if base.exists() else []
 
 
-def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under_traffic(
+    deployed: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One fleet, as operators run the upgrade: planned, run in check mode, then run through
+    ansible-runner as AWX runs it, under steady traffic. That upgrade is also the one whose
+    rollout (HAProxy, versions, ingest events, the metric), validation and release report are
+    checked, and after which the gates run again (validate.yml) with an impossible target and
+    with no data; plan.yml then has nothing to do."""
     fleet = deployed
-    hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    api = fleet.groups["api"]
+    hosts = api + fleet.groups["ingest"]
+    report_dir = fleet.reports / TARGET
+    for stale in report_dir.glob("release-report.*"):
+        stale.unlink()
+
+    # 24.0.0 does not export the subscription latency metric, though Prometheus scrapes the API.
+    scraped = fleet.module(
+        "obs1", "intelgraph.ops.prometheus_series", {"metric": "intelgraph_build_info", "expected": api}
+    )
+    assert scraped.ok, scraped.output
+    absent = fleet.module(
+        "obs1",
+        "intelgraph.ops.prometheus_series",
+        {"metric": "subscription_latency_seconds", "expected": api, "wait_timeout": 0},
+    )
+    assert not absent.ok
+    assert "subscription_latency_seconds: no series for host=api1, api2, api3" in said(absent)
+
     before = fleet_digest(fleet)
     controller_before = controller_files(fleet)
     assert set(before["versions"].values()) == {PREVIOUS}
@@ -72,11 +106,18 @@ def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch
     assert len(seen) > 20 and all(set(states.values()) == {"UP"} for states in seen)
 
     # 3. The upgrade through ansible-runner, as AWX runs it: a private data dir, the checkout as
-    #    the project, the inventory, env vars and extra vars; under steady traffic.
-    with tempfile.TemporaryDirectory(prefix="runner-") as private, fleet.traffic() as stats:
+    #    the project, the inventory, env vars and extra vars; under steady traffic, with poison
+    #    events in the ingest stream and HAProxy sampled throughout. Then, under the same traffic,
+    #    the gates once more on the upgraded fleet (see check_validation).
+    with (
+        tempfile.TemporaryDirectory(prefix="runner-") as private,
+        fleet.traffic() as stats,
+        fleet.watch(fleet.haproxy_states) as samples,
+    ):
+        poison = produce_poison(fleet)
         env = fleet.env()
         monkeypatch.setenv("PATH", env["PATH"])  # ansible-runner finds ansible-playbook on PATH
-        run = ansible_runner.run(
+        runner = ansible_runner.run(
             private_data_dir=private,
             project_dir=str(ROOT),
             playbook="playbooks/upgrade.yml",
@@ -92,12 +133,31 @@ def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch
             quiet=True,
             timeout=1200,
         )
-        events = list(run.events)
-        stdout = run.stdout.read()
-    (ROOT / ".sandbox/logs").mkdir(parents=True, exist_ok=True)
-    (ROOT / ".sandbox/logs" / f"{time.strftime('%H%M%S')}-runner-upgrade.log").write_text(stdout)
-    assert run.status == "successful", stdout[-4000:]
-    assert run.rc == 0
+        events = list(runner.events)
+        stdout = runner.stdout.read()
+        log = fleet.logs / f"{time.strftime('%H%M%S')}-runner-upgrade.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(stdout)
+        # What ansible-playbook printed, as a run of Fleet.playbook() gives it (without colours).
+        run = PlaybookRun(["ansible-runner", "playbooks/upgrade.yml"], runner.rc, ANSI.sub("", stdout), log)
+        assert runner.status == "successful", stdout[-4000:]
+        assert runner.rc == 0
+        # The upgrade's report, read before validate.yml below writes its own in its place.
+        report = read_report(report_dir)
+        strict = fleet.playbook(
+            "playbooks/validate.yml", extra_vars={"validate_window": 10, "validate_read_p95_target": 0.000001}
+        )
+        blind = fleet.playbook(
+            "playbooks/validate.yml",
+            extra_vars={
+                "validate_window": 10,
+                "validate_gates": [
+                    {"name": "absent", "query": "intelgraph_metric_that_does_not_exist", "threshold": 1}
+                ],
+            },
+        )
+
+    # The runner's events show the play of every phase and their key tasks, and no failure.
     plays = {e["event_data"].get("play") for e in events if e["event"] == "playbook_on_play_start"}
     tasks = {e["event_data"].get("task") for e in events if e["event"] == "playbook_on_task_start"}
     for play in (
@@ -126,10 +186,49 @@ def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch
         e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")
     ]
     assert failed == []
+
+    # Every host moved; no request failed; HAProxy has every API host back.
     assert fleet.versions() == dict.fromkeys(hosts, TARGET)
-    assert set(fleet.haproxy_states().values()) == {"UP"}
+    # Each host's release was unpacked and checked once, before it was drained or quiesced; its
+    # switch did not install it again.
+    checked = run.task_hosts("intelgraph_release : Read the version the release carries")
+    assert {host: checked.count(host) for host in hosts} == dict.fromkeys(hosts, 1)
+    # Each host's settings were written once, in the config phase; its rollout did not write
+    # them again.
+    for task in (
+        "intelgraph_service : Write the service settings",
+        "intelgraph_service : Write the connection secrets",
+    ):
+        assert sorted(run.task_hosts(task)) == sorted(hosts), task
     assert stats["requests_sent"] > 100
     assert stats["requests_failed"] == 0, stats["failures"]
+    assert set(fleet.haproxy_states().values()) == {"UP"}
+    assert served_by(fleet) == set(api)
+
+    # Each API host was taken out of the load balancer in its turn, never two at once.
+    seen = lb_states(samples)
+    assert len(seen) > 20
+    assert min(len(in_service(states)) for states in seen) >= 2
+    assert {host for states in seen for host in api if not states[host].startswith("UP")} == set(api)
+
+    # Every ingest event produced during the run was applied exactly once or dead-lettered.
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+
+    # The run checked the metric in Prometheus, and it is there for every API host.
+    assert "verify_metrics : Check that every host of the group exports the metric" in run.output
+    assert run.recap()["obs1"]["failed"] == 0
+    present = fleet.module(
+        "obs1",
+        "intelgraph.ops.prometheus_series",
+        {"metric": "subscription_latency_seconds", "expected": api, "max_age": 60},
+    )
+    assert present.ok, present.output
+
+    # 24.1 behaviour: a request without a tenant region claim is refused.
+    status, _ = fleet.http("api1", 8080, "/api/v1/entities/e2e", {"X-Tenant-Id": "t1"})
+    assert status == 403
+
+    check_validation(fleet, report, strict, blind)
 
     # 4. plan.yml after it: nothing to do, and the batch cost now measured by the run's ledger.
     ledgers = list((state_dir(fleet) / "ledger").glob(f"{TARGET}.completed-*.json"))
@@ -143,6 +242,66 @@ def test_plan_check_mode_and_ansible_runner_upgrade(deployed: Fleet, monkeypatch
             again
         )
     assert "nothing to do; no window is opened" in said(again)
+
+
+def read_report(report_dir: Path) -> tuple[dict, str]:
+    """The release report in report_dir: its JSON and its Markdown."""
+    return (
+        json.loads((report_dir / "release-report.json").read_text()),
+        (report_dir / "release-report.md").read_text(),
+    )
+
+
+def check_validation(fleet: Fleet, report: tuple[dict, str], strict: PlaybookRun, blind: PlaybookRun) -> None:
+    """Post-upgrade validation and the release report (`read_report`) of a successful upgrade
+    under traffic; `strict` and `blind` are validate.yml runs after it with an impossible read
+    p95 target and with a gate on a metric that does not exist."""
+    # The report: no placeholder left, and its figures are the JSON's.
+    data, markdown = report
+    assert "[Awaiting Input" not in markdown
+    for label, line in [
+        ("p95 read latency", "Read p95"),
+        ("p95 write latency", "Write p95"),
+        ("Error rate", "Error\u2011rate"),  # the note spells it with a non-breaking hyphen
+        ("p95 subscription latency", "Sub p95"),
+        ("p95 ingest latency", "Ingest p95"),
+    ]:
+        assert f"- {line}: {data['values'][label]}\n" in markdown
+    assert f"**Date:** {data['values']['Date of release']}" in markdown
+    gates = {g["name"]: g for g in data["validation"]["gates"]}
+    assert set(gates) == {"read_p95", "write_p95", "subscription_p95", "ingest_p95", "error_rate"}
+    assert all(g["status"] == "pass" and g["samples"] > 0 for g in gates.values())
+    assert data["values"]["p95 read latency"] == f"{gates['read_p95']['worst'] * 1000:.1f} ms"
+    assert data["versions"] == dict.fromkeys(fleet.groups["api"] + fleet.groups["ingest"], TARGET)
+    assert {s["role"] for s in data["signoffs"]} == {"Release Captain", "On-call SRE"}
+
+    # The hit ratio is the window's: hits and misses measured by the report match a
+    # ratio within [0, 1] and at least the 75% floor on the sandbox's traffic.
+    cache = data["validation"]["cache"]
+    assert cache["hits"] + cache["misses"] > 0
+    assert cache["ratio"] == cache["hits"] / (cache["hits"] + cache["misses"])
+    assert cache["ratio"] >= 0.75
+
+    # A replayed batch changed no row: counted again here in PostgreSQL.
+    with fleet.pg() as db:
+        for replay in data["validation"]["replay"]:
+            rows = db.execute("SELECT count(*) FROM ingest_events WHERE batch_id = %s", (replay["batch_id"],))
+            assert rows.fetchone()[0] == replay["rows_before"] == replay["rows_after"]
+            keys = db.execute(
+                "SELECT count(*) FROM ingest_idempotency_keys WHERE batch_id = %s", (replay["batch_id"],)
+            ).fetchone()[0]
+            assert keys == replay["events"]
+
+    # An impossible target fails the run, naming the query and the value measured.
+    assert not strict.ok
+    assert re.search(
+        r"gate read_p95 failed: worst [0-9.e-]+ .*intelgraph_http_request_duration_seconds_bucket",
+        strict.output,
+    )
+
+    # A gate with no data is inconclusive and stops the run.
+    assert not blind.ok
+    assert "gate absent is inconclusive" in blind.output
 
 
 def kill_controller(proc: subprocess.Popen[bytes]) -> None:
