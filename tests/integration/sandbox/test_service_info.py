@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sandbox_it_support import MISSING, ROOT, Services, free_port, http_get, wait_until
+
+sys.path.insert(0, str(ROOT / "tests/support"))
+
+from module_run import run_module
 
 if MISSING is not None:
     raise pytest.UsageError(f"the integration tests {MISSING}: run 'make deps' (sandbox/setup-host.sh) first")
@@ -27,27 +27,6 @@ SERVICES = {
     "api": ("bin/intelgraph-api", "INTELGRAPH_LISTEN"),
     "ingest": ("bin/intelgraph-ingest", "INGEST_METRICS_LISTEN"),
 }
-
-
-def service_info(args: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """Run intelgraph.ops.service_info with these arguments; its JSON result."""
-    argfile = tmp_path / f"service_info-{time.monotonic_ns()}.json"
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=False)}))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ansible_collections.intelgraph.ops.plugins.modules.service_info",
-            str(argfile),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT / ".collections")),
-        timeout=60,
-    )
-    result = json.loads(proc.stdout)
-    result["_rc"] = proc.returncode
-    return result
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
@@ -80,7 +59,7 @@ def test_the_stand_in_service_read_in_one_run(services: Services, tmp_path: Path
         "settings_file": str(settings),
     }
 
-    result = service_info(args, tmp_path)
+    result = run_module("service_info", args, tmp_path)
     assert result["_rc"] == 0 and not result.get("failed"), result
     assert result["service"]["status"] == 200 and result["service"]["version"] == "24.0.0"
     assert result["service"]["msg"].startswith("OK (")
@@ -98,7 +77,7 @@ def test_the_stand_in_service_read_in_one_run(services: Services, tmp_path: Path
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
-    stopped = service_info(args, tmp_path)
+    stopped = run_module("service_info", args, tmp_path)
     assert stopped["_rc"] == 0 and not stopped.get("failed"), stopped
     assert stopped["service"]["status"] == -1 and stopped["service"]["version"] is None
     assert "Connection refused" in stopped["service"]["msg"]

@@ -13,17 +13,12 @@ import json
 import os
 import pwd
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from ansible_collections.intelgraph.ops.plugins.module_utils._service_info import (
     ExamineError,
     checksummed,
@@ -32,7 +27,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._service_info impor
     read_text,
     version_answer,
 )
-from conftest import MODULE_TEST_CFG, ROOT, run_module
+from conftest import run_module, run_tasks, serve_http
 
 # path -> (status, content type, body) the test server answers.
 ANSWERS: dict[str, tuple[int, str, bytes]] = {
@@ -44,36 +39,20 @@ ANSWERS: dict[str, tuple[int, str, bytes]] = {
 }
 
 
+def answer(path: str) -> tuple[int, str, bytes] | None:
+    """ANSWERS; /slow/version answers after 3 s; /hangup/version closes the connection unanswered."""
+    if path == "/hangup/version":
+        return None
+    if path == "/slow/version":
+        time.sleep(3)
+        path = "/version"
+    return ANSWERS.get(path, (404, "application/json", b'{"error": "not found"}'))
+
+
 @pytest.fixture(scope="module")
 def service() -> Iterator[str]:
-    """A service on loopback answering ANSWERS; /slow/version answers after 3 s; /hangup/version
-    closes the connection without an answer."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/slow/version":
-                time.sleep(3)
-            if self.path == "/hangup/version":
-                self.close_connection = True
-                return
-            status, kind, body = ANSWERS.get(self.path, (404, "application/json", b'{"error": "not found"}'))
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The service on loopback."""
+    yield from serve_http(answer)
 
 
 @pytest.fixture(scope="module")
@@ -318,43 +297,6 @@ def test_a_timeout_that_does_not_bound_the_wait_is_refused(service: str, timeout
 # --- side by side with uri, stat and slurp --------------------------------------------------
 
 
-def run_playbook(tasks: list[dict[str, Any]], tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """Run these tasks on localhost in one ansible-playbook; each task's result by its name."""
-    playbook = tmp_path / "side_by_side.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    bin_dir = Path(sys.executable).parent
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(MODULE_TEST_CFG),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    proc = subprocess.run(
-        [
-            str(bin_dir / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(playbook),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise AssertionError(f"no JSON from ansible-playbook: {proc.stdout}\n{proc.stderr}") from exc
-    return {task["task"]["name"]: task["hosts"]["localhost"] for task in report["plays"][0]["tasks"]}
-
-
 def test_what_it_says_is_what_uri_stat_and_slurp_said(
     service: str, closed_port: int, host: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -397,7 +339,7 @@ def test_what_it_says_is_what_uri_stat_and_slurp_said(
         tasks.append(
             {"name": f"info settings {index}", "intelgraph.ops.service_info": {"settings_file": path}}
         )
-    results = run_playbook(tasks, tmp_path)
+    results = run_tasks(tasks, tmp_path)
 
     for name in urls:
         uri, info = results[f"uri {name}"], results[f"info {name}"]["service"]
