@@ -5,7 +5,7 @@ in one module run. The release the service reports on /version, where a link poi
 and ownership (and, when asked, the SHA-256) of files, and the text of the settings file.
 
 The /version answer carries the status and the message ansible.builtin.uri gives for the same
-request (``Status code was -1 and not [200]: Request failed: <urlopen error ...>``), so that
+request (``Status code was -1 and not [200]: Request failed: ...`` and the error), so that
 what the roles say of a service that does not answer reads as it did with uri. Nothing here
 changes anything, and nothing reads the content of a file other than the one asked for by
 name (read_text): the others are only stat'ed."""

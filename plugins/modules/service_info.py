@@ -111,8 +111,8 @@ service:
       sample: 200
     msg:
       description:
-        - "What happened, as M(ansible.builtin.uri) says it, e.g. C(OK (37 bytes)), or
-          C(Status code was -1 and not [200]: Request failed: <urlopen error [Errno 111] Connection refused>)."
+        - "What happened, as M(ansible.builtin.uri) says it, e.g. C(OK (37 bytes)), or, for a service that
+          refuses the connection, C(Status code was -1 and not [200]: Request failed:) and the error."
       sample: "Status code was 503 and not [200]: HTTP Error 503: Service Unavailable"
       returned: always
       type: str
