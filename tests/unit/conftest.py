@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT / ".collections"))
 MODULE_TEST_CFG = Path(__file__).with_name("ansible-module-tests.cfg")
 
 
-def run_module(name: str, args: dict, check: bool = False) -> dict:
-    """Run one of the collection's modules on localhost through ansible itself and return its
-    result (as the json callback reports it)."""
+def _ansible(program: str, *args: str) -> dict:
+    """Run ansible or ansible-playbook on localhost with the collection and these settings; the
+    json callback's report."""
     import json
     import os
     import subprocess
@@ -35,8 +35,20 @@ def run_module(name: str, args: dict, check: bool = False) -> dict:
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     )
+    cmd = [str(bin_dir / program), *args, "-e", f"ansible_python_interpreter={sys.executable}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"no JSON from {program}: {proc.stdout}\n{proc.stderr}") from exc
+
+
+def run_module(name: str, args: dict, check: bool = False) -> dict:
+    """Run one of the collection's modules on localhost through ansible itself and return its
+    result (as the json callback reports it)."""
+    import json
+
     cmd = [
-        str(bin_dir / "ansible"),
         "localhost",
         "-i",
         "localhost,",
@@ -46,34 +58,38 @@ def run_module(name: str, args: dict, check: bool = False) -> dict:
         f"intelgraph.ops.{name}",
         "-a",
         json.dumps(args),
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
     ]
-    if check:
-        cmd.append("--check")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise AssertionError(f"no JSON from ansible: {proc.stdout}\n{proc.stderr}") from exc
+    report = _ansible("ansible", *cmd, *(["--check"] if check else []))
     return report["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
-def serve_prometheus(answer: Callable[[str], tuple[int, dict]]) -> Iterator[str]:
-    """Serve the Prometheus HTTP query API on loopback, answering each `query` parameter with
-    `answer(query)` (status, JSON body); yields the server's base URL until the caller is done.
-    The test modules wrap it in a fixture of their own answers."""
+def run_tasks(tasks: list[dict], workdir: Path) -> dict[str, dict]:
+    """Run these tasks in one play on localhost (one ansible-playbook, its playbook written in
+    workdir); each task's result by the task's name."""
     import json
+
+    playbook = workdir / "tasks.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    report = _ansible("ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook))
+    return {task["task"]["name"]: task["hosts"]["localhost"] for task in report["plays"][0]["tasks"]}
+
+
+def serve_http(answer: Callable[[str], tuple[int, str, bytes] | None]) -> Iterator[str]:
+    """Serve GET on loopback, answering each request's path with `answer(path)`: its status,
+    content type and body, or None to close the connection with no answer; yields the server's
+    base URL until the caller is done. The test modules wrap it in a fixture of their own answers."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlsplit
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, body = answer(parse_qs(urlsplit(self.path).query)["query"][0])
-            payload = json.dumps(body).encode()
+            answered = answer(self.path)
+            if answered is None:
+                self.close_connection = True
+                return
+            status, content_type, payload = answered
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -88,3 +104,17 @@ def serve_prometheus(answer: Callable[[str], tuple[int, dict]]) -> Iterator[str]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_prometheus(answer: Callable[[str], tuple[int, dict]]) -> Iterator[str]:
+    """Serve the Prometheus HTTP query API on loopback, answering each `query` parameter with
+    `answer(query)` (status, JSON body); yields the server's base URL until the caller is done.
+    The test modules wrap it in a fixture of their own answers."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    def answer_path(path: str) -> tuple[int, str, bytes]:
+        status, body = answer(parse_qs(urlsplit(path).query)["query"][0])
+        return status, "application/json", json.dumps(body).encode()
+
+    yield from serve_http(answer_path)

@@ -5,9 +5,6 @@ node keeps an append-only file or not: each is loaded into a fresh server and co
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,28 +12,11 @@ from typing import Any
 
 import pytest
 import redis
+from module_run import run_module
 from scratch_redis import scratch_redis
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "modules-secret"
-
-
-def run_module(name: str, args: dict[str, Any], tmp_path: Path, check: bool = False) -> dict[str, Any]:
-    """Run intelgraph.ops.<name> with these arguments; its JSON result."""
-    argfile = tmp_path / f"{name}-{time.monotonic_ns()}.json"
-    argfile.write_text(
-        json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=True)})
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", f"ansible_collections.intelgraph.ops.plugins.modules.{name}", str(argfile)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT / ".collections")),
-        timeout=180,
-    )
-    result = json.loads(proc.stdout)
-    result["_rc"] = proc.returncode
-    return result
 
 
 def login(client: redis.Redis) -> dict[str, Any]:
