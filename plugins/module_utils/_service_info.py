@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import grp
-import hashlib
 import http.client
 import json
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import sha256_of
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 # The only status that counts as an answer, as uri's status_code default.
@@ -148,14 +148,10 @@ def _name(lookup: Any, number: int) -> str | None:
 
 def sha256(path: str) -> str:
     """The file's SHA-256, hex."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 16), b""):
-                digest.update(block)
+        return sha256_of(path)
     except OSError as exc:
         raise ExamineError(f"{path} cannot be read for its checksum ({exc.strerror})") from exc
-    return digest.hexdigest()
 
 
 def read_text(path: str) -> dict[str, Any]:

@@ -101,7 +101,6 @@ source:
   type: str
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -109,6 +108,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import sha256_of
 from ansible_collections.intelgraph.ops.plugins.module_utils._redis import (
     bgsave_finished,
     connect,
@@ -118,14 +118,6 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._redis import (
     redis_error_types,
     snapshot_paths,
 )
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Snapshotter:
