@@ -3,6 +3,11 @@ out before the rollout (config and migrate done, no service restarted), then Pos
 when the migrate phase runs; each stops the run naming the cause, and a run after the fix
 brings every host to 24.1.0 with every ingest event applied once (or dead-lettered).
 
+PostgreSQL is stopped while the ingest workers are paused (quiesced, no transaction open) and
+they resume at once, so they meet the outage: a 24.0.0 worker whose COMMIT a stop cuts cannot
+tell whether it was applied and applies the event again on its retry (the defect 24.1's
+idempotency keys fix), which no run of this project can prevent or undo.
+
 Faults covered elsewhere: a stopped Redis replica, bad inputs and a window too short for the
 config phase (test_precheck.py); a broken migration and a held migration lock
 (test_migrate.py); an API host that never becomes ready and an ingest queue that cannot drain
@@ -10,8 +15,10 @@ config phase (test_precheck.py); a broken migration and a held migration lock
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from checks import (
@@ -63,6 +70,26 @@ def wait_until(predicate: Any, timeout: float, what: str) -> float:
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def workers_paused(fleet: Fleet) -> Iterator[None]:
+    """Every ingest worker quiesced (SIGUSR1: its batch finished and acknowledged, no transaction
+    open) for the block, then resumed (SIGUSR2)."""
+    ingest = fleet.groups["ingest"]
+    signal = "systemctl kill --kill-whom=main --signal=%s intelgraph-ingest"
+    for host in ingest:
+        fleet.host(host).check_output(signal, "SIGUSR1")
+    wait_until(
+        lambda: all(fleet.http(host, 9101, "/status")[1]["quiesced"] is True for host in ingest),
+        30,
+        "every ingest worker to be quiesced",
+    )
+    try:
+        yield
+    finally:
+        for host in ingest:
+            fleet.host(host).check_output(signal, "SIGUSR2")
+
+
 def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_completes(
     deployed: Fleet,
 ) -> None:
@@ -98,8 +125,9 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
             300,
             "the second run to start its config phase",
         )
-        pg_stopped_at = time.time()
-        fleet.host(db).check_output("systemctl stop postgresql")
+        with workers_paused(fleet):
+            pg_stopped_at = time.time()
+            fleet.host(db).check_output("systemctl stop postgresql")
         down = running.wait()
         after_down = services(fleet)
         window_down = window_record(fleet)
