@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # the next. A file not listed comes after these, in name order.
 LONGEST_FIRST = [
     "test_operate.py",
-    "test_precheck.py",
-    "test_docker_runtime.py",
-    "test_rollback.py",
     "test_security.py",
+    "test_rollback.py",
+    "test_docker_runtime.py",
     "test_faults.py",
     "test_rollout.py",
+    "test_precheck.py",
     "test_migrate.py",
 ]
 

@@ -2,9 +2,10 @@
 maintenance window is announced, budgeted and closed; the restore point holds what the fleet
 held; the config is in place before the first 24.1 host starts.
 
-The tests that change nothing come first and share one fleet (keeps_fleet); the last one
-upgrades it. That a second upgrade finds nothing to do (no window, no restore point, no
-change on any host) is shown by Molecule's idempotence step."""
+Every test here changes nothing and checks that it did not, so they share one fleet
+(keeps_fleet). The upgrade that takes a restore point under AOF and puts the 24.1 settings in
+place, and a second one that changes nothing, are in test_security.py, on a fleet deployed with
+secrets of its own."""
 
 from __future__ import annotations
 
@@ -326,110 +327,3 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         deployed.host(primary).check_output("rm -rf %s", BACKUPS)
         cache.delete("intelgraph:entity:e2e-window")
     assert not deployed.host(primary).file(BACKUPS).exists
-
-
-# --- the upgrade: restore point under AOF, traffic gate, 24.1 settings ------------------------
-
-
-def test_upgrade_captures_the_restore_point_and_puts_the_settings_in_place(
-    deployed: Fleet, tmp_path: Path
-) -> None:
-    primary = deployed.groups["cache"][0]
-    cache = deployed.redis(primary)
-    seeded = {f"intelgraph:entity:e2e-rp-{n}": json.dumps({"id": f"e2e-rp-{n}", "n": n}) for n in range(50)}
-    cache.mset(seeded)
-    cache.set("intelgraph:features:legacy_export", "off")
-    # AOF on, turned on at run time: its first rewrite runs while the restore point is taken.
-    cache.config_set("appendonly", "yes")
-    before = fleet_digest(deployed, streams=False)
-    # Keys with a time to live (the traffic's cache entries) may expire before the snapshot.
-    keys_before = {key for key in redis_dump(cache) if cache.ttl(key) == -1}
-
-    with deployed.traffic() as stats:
-        wait_for(lambda: prometheus_rate(deployed) > 1.0, 180, "Prometheus to see the traffic")
-        busy = deployed.playbook("playbooks/precheck.yml", extra_vars={"intelgraph_traffic_max_rps": 0.5})
-        with webhook_receiver() as receiver:
-            inputs = {
-                "intelgraph_traffic_max_rps": 0.5,
-                "intelgraph_traffic_force": True,
-                "intelgraph_rps_limit": 5,
-                "intelgraph_rps_burst": 10,
-                "intelgraph_cache_ttl_seconds": 120,
-                "intelgraph_window_webhook_url": receiver.url,
-                "intelgraph_window_webhook_token": TOKEN,
-            }
-            run = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
-    # Low-traffic check: above the ceiling the pre-check stops, naming the variable; forced, it goes on.
-    assert busy.rc == 2, f"a busy fleet passed the pre-check, see {busy.log}"
-    text = flat(busy)
-    assert "above intelgraph_traffic_max_rps=0.5" in text and "-e intelgraph_traffic_force=true" in text
-    assert run.ok, f"upgrade failed, see {run.log}"
-    assert "Traffic is above the ceiling, going on as forced" in flat(run)
-    assert deployed.versions() == dict.fromkeys(deployed.groups["api"] + deployed.groups["ingest"], "24.1.0")
-    assert stats["requests_sent"] > 100
-
-    # The window: announced when opened and closed, with the phases run.
-    opened, closed = receiver.bodies()
-    assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
-    assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=15)
-    assert closed["outcome"] == "succeeded"
-    assert [p["phase"] for p in closed["phases"]] == ["precheck", "config", "migrate", "rollout", "backfill"]
-    assert TOKEN not in run.output
-
-    # The restore point: versions and env files as they were, toggles, and the cache under AOF.
-    manifest = check_restore_point(deployed, opened["window_id"], before)
-    assert manifest["feature_toggles"]["toggles"] == {"legacy_export": "off"}
-    snapshot = manifest["redis_snapshot"]
-    assert snapshot["aof_enabled"] is True
-    rdb = state_dir(deployed) / "restore-points" / opened["window_id"] / snapshot["file"]
-    loaded = load_snapshot(rdb, tmp_path / "scratch")
-    assert keys_before <= set(loaded)
-    with scratch_redis(tmp_path / "again", dbfilename="x.rdb") as scratch:
-        for key, dump in loaded.items():
-            if key in seeded:
-                scratch.restore(key, 0, dump)
-        assert {k: scratch.get(k) for k in seeded} == seeded
-
-    # Config: the 24.1 settings in every env file, mode 0640, root and the service's group; the
-    # cache TTL given (not the default) is the one the config phase wrote and the rollout kept.
-    for host in deployed.groups["api"] + deployed.groups["ingest"]:
-        service = "api" if host in deployed.groups["api"] else "ingest"
-        env_file = deployed.host(host).file(f"/etc/intelgraph/{service}.env")
-        env = env_file.content_string.splitlines()
-        for line in (
-            "RPS_LIMIT=5",
-            "RPS_BURST=10",
-            "TENANT_RESIDENCY_MODE=strict",
-            "TRACE_SAMPLING_RATIO=0.1",
-        ):
-            assert line in env, (host, env)
-        if service == "api":
-            assert "CACHE_TTL_SECONDS=120" in env and "CACHE_TTL_SECONDS=300" not in env, (host, env)
-            _, metrics = http_get(f"http://{deployed.address(host)}:8080/metrics", None, 5, raw=True)
-            assert 'cache_ttl_seconds="120"' in metrics, (host, "the API does not run with the TTL given")
-        assert (env_file.mode, env_file.user, env_file.group) == (0o640, "root", "intelgraph"), host
-
-    # 24.1 behaviour: over RPS_LIMIT a client gets 429s; without a region claim, 403.
-    api = deployed.groups["api"][0]
-    codes = [
-        deployed.http(
-            api,
-            8080,
-            "/api/v1/entities/e2e-limit",
-            {"X-Tenant-Id": "e2e-limit", "X-Tenant-Region": "eu-west"},
-        )[0]
-        for _ in range(40)
-    ]
-    assert 429 in codes and codes[0] in (200, 404), codes
-    status, body = deployed.http(api, 8080, "/api/v1/entities/e2e-rp-1", {"X-Tenant-Id": "e2e-limit-2"})
-    assert status == 403, body
-
-    # The same inputs once more: every env file already holds them, so nothing changes anywhere.
-    # Under traffic again: the run's validation judges the SLO gates on what Prometheus sees.
-    with deployed.traffic():
-        wait_for(lambda: prometheus_rate(deployed) > 1.0, 180, "Prometheus to see the traffic")
-        again = deployed.playbook("playbooks/upgrade.yml", extra_vars=inputs)
-    assert again.ok, f"second upgrade failed, see {again.log}"
-    assert again.changed_hosts() == [], (
-        f"a second run with the same inputs changed something, see {again.log}"
-    )

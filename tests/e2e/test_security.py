@@ -1,10 +1,15 @@
-"""Secrets and hardening, end to end: a fleet deployed with secrets of its own (Redis password,
-PostgreSQL password, webhook token) is upgraded at -vvv under traffic; none of them is written
-anywhere but where it must be. Redis AUTH is on, env files are 0640 root:<service group>, and a
-24.1 API host refuses a request without a tenant region claim."""
+"""Secrets, hardening and phases 1 and 2 of an upgrade, end to end: a fleet deployed with secrets
+of its own (Redis password, PostgreSQL password, webhook token) is upgraded at -vvv under
+traffic, with inputs of its own (a rate limit, a cache TTL, the traffic ceiling forced); none of
+the secrets is written anywhere but where it must be. Redis AUTH is on, env files are 0640
+root:<service group>, and a 24.1 API host refuses a request without a tenant region claim. The
+restore point, taken under AOF, holds what the fleet held; the 24.1 settings are in place; the
+same inputs once more change nothing."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import secrets
 import time
@@ -14,16 +19,26 @@ import psycopg
 import pytest
 import redis
 import yaml
+from checks import SERVICES, fleet_digest, state_dir
+from test_precheck import (
+    check_restore_point,
+    flat,
+    load_snapshot,
+    parse_time,
+    prometheus_rate,
+    redis_dump,
+    scratch_redis,
+    wait_for,
+)
 from webhook import webhook_receiver
 
-from sandbox import ROOT, Fleet
+from sandbox import ROOT, Fleet, http_get
 
 # Where a run of this project may write on the controller: everything below the checkout that
 # changed during the test is read (.collections and .venv are links and not followed).
 SKIPPED_DIRS = {".git", "node_modules", "__pycache__"}
 # On the fleet's hosts: logs and scratch space (the config files are meant to hold the secrets).
 HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
-SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
 
 
 def written_since(start: float) -> list[Path]:
@@ -52,7 +67,9 @@ def holding(paths: list[Path], needles: dict[str, bytes]) -> dict[str, list[str]
     return hits
 
 
-def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: Path) -> None:
+def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_restore_point(
+    fleet: Fleet, tmp_path: Path
+) -> None:
     unique = secrets.token_hex(6)
     secret = {
         "intelgraph_redis_password": f"e2eRedis{unique}",
@@ -89,37 +106,140 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
         # Before the upgrade (24.0.0), a request without a region claim is served.
         status_before, _ = fleet.http(api[0], 8080, "/api/v1/entities/e2e-sec", {"X-Tenant-Id": "acme"})
 
-        with (
-            fleet.traffic(*with_secrets) as stats,
-            webhook_receiver() as receiver,
-        ):
-            run = fleet.playbook(
-                "playbooks/upgrade.yml",
-                "-vvv",
-                *with_secrets,
-                extra_vars={"intelgraph_window_webhook_url": receiver.url},
+        # What the restore point must hold: keys of our own, a feature toggle, and the cache
+        # under AOF, turned on at run time (its first rewrite runs while the snapshot is taken).
+        primary = fleet.groups["cache"][0]
+        cache = fleet.redis(primary)
+        seeded = {
+            f"intelgraph:entity:e2e-rp-{n}": json.dumps({"id": f"e2e-rp-{n}", "n": n}) for n in range(50)
+        }
+        cache.mset(seeded)
+        cache.set("intelgraph:features:legacy_export", "off")
+        cache.config_set("appendonly", "yes")
+        before = fleet_digest(fleet, streams=False)
+        # Keys with a time to live (the traffic's cache entries) may expire before the snapshot.
+        keys_before = {key for key in redis_dump(cache) if cache.ttl(key) == -1}
+
+        with fleet.traffic(*with_secrets) as stats, webhook_receiver() as receiver:
+            wait_for(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
+            busy = fleet.playbook(
+                "playbooks/precheck.yml", *with_secrets, extra_vars={"intelgraph_traffic_max_rps": 0.5}
             )
+            inputs = {
+                "intelgraph_traffic_max_rps": 0.5,
+                "intelgraph_traffic_force": True,
+                "intelgraph_rps_limit": 5,
+                "intelgraph_rps_burst": 10,
+                "intelgraph_cache_ttl_seconds": 120,
+                "intelgraph_window_webhook_url": receiver.url,
+            }
+            run = fleet.playbook("playbooks/upgrade.yml", "-vvv", *with_secrets, extra_vars=inputs)
+        # Low-traffic check: above the ceiling the pre-check stops, naming the variable; forced, it goes on.
+        assert busy.rc == 2, f"a busy fleet passed the pre-check, see {busy.log}"
+        text = flat(busy)
+        assert "above intelgraph_traffic_max_rps=0.5" in text and "-e intelgraph_traffic_force=true" in text
         assert run.ok, f"upgrade failed, see {run.log}"
         assert "ESTABLISH SSH CONNECTION" in run.output  # -vvv was in force
+        assert "Traffic is above the ceiling, going on as forced" in flat(run)
         assert stats["requests_sent"] > 100 and stats["requests_failed"] == 0, stats["failures"]
-        assert set(fleet.versions().values()) == {"24.1.0"}
+        assert fleet.versions() == dict.fromkeys(api + ingest, "24.1.0")
 
-        # The token was used: both announcements carried it.
-        assert [m.body["event"] for m in receiver.messages] == ["window_opened", "window_closed"]
+        # The window: announced when opened and closed, with the phases run; the token was used.
+        opened, closed = receiver.bodies()
+        assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
+        assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=15)
+        assert closed["outcome"] == "succeeded"
+        assert [p["phase"] for p in closed["phases"]] == [
+            "precheck",
+            "config",
+            "migrate",
+            "rollout",
+            "backfill",
+        ]
         bearer = f"Bearer {secret['intelgraph_window_webhook_token']}"
         assert all(m.headers["Authorization"] == bearer for m in receiver.messages)
 
-        # 1. Nothing the run wrote on the controller holds a secret: its -vvv output, the logs of
-        #    every playbook (.sandbox/logs), the reports, the state dir (window record,
-        #    restore point with its Redis snapshot), the traffic generator's files.
+        # The restore point: versions and env files as they were, toggles, and the cache under AOF.
+        manifest = check_restore_point(fleet, opened["window_id"], before)
+        assert manifest["feature_toggles"]["toggles"] == {"legacy_export": "off"}
+        snapshot = manifest["redis_snapshot"]
+        assert snapshot["aof_enabled"] is True
+        rdb = state_dir(fleet) / "restore-points" / opened["window_id"] / snapshot["file"]
+        loaded = load_snapshot(rdb, tmp_path / "scratch")
+        assert keys_before <= set(loaded)
+        with scratch_redis(tmp_path / "again", dbfilename="x.rdb") as scratch:
+            for key, dump in loaded.items():
+                if key in seeded:
+                    scratch.restore(key, 0, dump)
+            assert {k: scratch.get(k) for k in seeded} == seeded
+
+        # Config: the 24.1 settings in every env file, which are 0640, root and the group the
+        # service runs as; the cache TTL given (not the default) is the one the config phase
+        # wrote and the rollout kept.
+        for host in api + ingest:
+            service = "api" if host in api else "ingest"
+            group = fleet.host(host).service(SERVICES[service]).systemd_properties.get("Group")
+            assert group == "intelgraph", (host, group)
+            env_file = fleet.host(host).file(f"/etc/intelgraph/{service}.env")
+            env = env_file.content_string.splitlines()
+            for line in (
+                "RPS_LIMIT=5",
+                "RPS_BURST=10",
+                "TENANT_RESIDENCY_MODE=strict",
+                "TRACE_SAMPLING_RATIO=0.1",
+            ):
+                assert line in env, (host, env)
+            if service == "api":
+                assert "CACHE_TTL_SECONDS=120" in env and "CACHE_TTL_SECONDS=300" not in env, (host, env)
+                _, metrics = http_get(f"http://{fleet.address(host)}:8080/metrics", None, 5, raw=True)
+                assert 'cache_ttl_seconds="120"' in metrics, (host, "the API does not run with the TTL given")
+            for path in (f"/etc/intelgraph/{service}.env", "/etc/intelgraph/secrets.env"):
+                mode = fleet.host(host).file(path)
+                assert (mode.mode, mode.user, mode.group) == (0o640, "root", group), (host, path)
+
+        # 24.1 behaviour: over RPS_LIMIT a client gets 429s; on every API host, no region
+        # claim is a 403, and with one the request is served.
+        codes = [
+            fleet.http(
+                api[0],
+                8080,
+                "/api/v1/entities/e2e-limit",
+                {"X-Tenant-Id": "e2e-limit", "X-Tenant-Region": "eu-west"},
+            )[0]
+            for _ in range(40)
+        ]
+        assert 429 in codes and codes[0] in (200, 404), codes
+        assert status_before != 403
+        for host in api:
+            status, body = fleet.http(host, 8080, "/api/v1/entities/e2e-sec", {"X-Tenant-Id": "acme"})
+            assert status == 403, (host, status, body)
+            claimed, _ = fleet.http(
+                host, 8080, "/api/v1/entities/e2e-sec", {"X-Tenant-Id": "acme", "X-Tenant-Region": "eu-west"}
+            )
+            assert claimed in (200, 404), (host, claimed)
+
+        # The same inputs once more: every env file already holds them, so nothing changes anywhere.
+        # Under traffic again: the run's validation judges the SLO gates on what Prometheus sees.
+        with fleet.traffic(*with_secrets):
+            wait_for(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
+            again = fleet.playbook("playbooks/upgrade.yml", *with_secrets, extra_vars=inputs)
+        assert again.ok, f"second upgrade failed, see {again.log}"
+        assert again.changed_hosts() == [], (
+            f"a second run with the same inputs changed something, see {again.log}"
+        )
+
+        # 1. Nothing the runs wrote on the controller holds a secret: their outputs (the first
+        #    at -vvv), the logs of every playbook (.sandbox/logs), the reports, the state dir
+        #    (window record, restore point with its Redis snapshot), the traffic generator's files.
         for name, needle in needles.items():
-            assert needle.decode() not in run.output, f"{name} in the output of {run.log}"
+            for each in (busy, run, again):
+                assert needle.decode() not in each.output, f"{name} in the output of {each.log}"
         written = written_since(started)
         names = {str(p.relative_to(ROOT)) for p in written}
         state = f".sandbox/{fleet.name}/state"
         reports = str(fleet.reports.relative_to(ROOT))
         for expected in (
-            str(run.log.relative_to(ROOT)),
+            *(str(each.log.relative_to(ROOT)) for each in (busy, run, again)),
             f"{reports}/24.1.0/release-report.md",
             f"{reports}/24.1.0/release-report.json",
             f"{reports}/24.1.0/data/migrate.json",
@@ -173,24 +293,5 @@ def test_no_secret_is_written_and_the_fleet_is_hardened(fleet: Fleet, tmp_path: 
                 password=defaults[1],
                 connect_timeout=5,
             )
-
-        # 4. Env files: 0640, root, the group the service runs as, on every API and ingest host.
-        for host in api + ingest:
-            service = "api" if host in api else "ingest"
-            group = fleet.host(host).service(SERVICES[service]).systemd_properties.get("Group")
-            assert group
-            for path in (f"/etc/intelgraph/{service}.env", "/etc/intelgraph/secrets.env"):
-                env_file = fleet.host(host).file(path)
-                assert (env_file.mode, env_file.user, env_file.group) == (0o640, "root", group), (host, path)
-
-        # 5. The residency guard on every 24.1 API host: no region claim, 403; with one, served.
-        assert status_before != 403
-        for host in api:
-            status, body = fleet.http(host, 8080, "/api/v1/entities/e2e-sec", {"X-Tenant-Id": "acme"})
-            assert status == 403, (host, status, body)
-            claimed, _ = fleet.http(
-                host, 8080, "/api/v1/entities/e2e-sec", {"X-Tenant-Id": "acme", "X-Tenant-Region": "eu-west"}
-            )
-            assert claimed in (200, 404), (host, claimed)
     finally:
         fleet.redis_password, fleet.db_password = defaults
