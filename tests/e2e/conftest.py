@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# The e2e helpers (sandbox, checks, webhook) and the tests' shared support (scratch_redis).
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
 from sandbox import Fleet
 

@@ -459,6 +459,13 @@ class Fleet:
             "echo %s | base64 -d | sh -c %s sh" + " %s" * len(args), encoded, script, *args
         )
 
+    def signal_worker(self, host: str, signal_name: str) -> None:
+        """Send the ingest worker of `host` a signal, its main process only: SIGUSR1 quiesces it
+        (its batch finished and acknowledged, no new message), SIGUSR2 resumes it."""
+        self.host(host).check_output(
+            "systemctl kill --kill-whom=main --signal=%s intelgraph-ingest", signal_name
+        )
+
     def unit_started(self, host: str, unit: str) -> str:
         """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts (to
         the second); '' until it first starts (`systemctl show` leaves it out then)."""

@@ -75,9 +75,8 @@ def workers_paused(fleet: Fleet) -> Iterator[None]:
     """Every ingest worker quiesced (SIGUSR1: its batch finished and acknowledged, no transaction
     open) for the block, then resumed (SIGUSR2)."""
     ingest = fleet.groups["ingest"]
-    signal = "systemctl kill --kill-whom=main --signal=%s intelgraph-ingest"
     for host in ingest:
-        fleet.host(host).check_output(signal, "SIGUSR1")
+        fleet.signal_worker(host, "SIGUSR1")
     wait_until(
         lambda: all(fleet.http(host, 9101, "/status")[1]["quiesced"] is True for host in ingest),
         30,
@@ -87,7 +86,7 @@ def workers_paused(fleet: Fleet) -> Iterator[None]:
         yield
     finally:
         for host in ingest:
-            fleet.host(host).check_output(signal, "SIGUSR2")
+            fleet.signal_worker(host, "SIGUSR2")
 
 
 def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_completes(

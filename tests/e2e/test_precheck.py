@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -21,12 +20,10 @@ from typing import Any
 import pytest
 import redis
 from checks import SERVICES, assert_every_event_applied_once_or_dead_lettered, fleet_digest, state_dir
+from scratch_redis import scratch_redis
 from webhook import webhook_receiver
 
-from sandbox import ROOT, Fleet, PlaybookRun, http_get
-
-sys.path.insert(0, str(ROOT / "tests/support"))
-from scratch_redis import scratch_redis
+from sandbox import Fleet, PlaybookRun, http_get
 
 BACKUPS = "/var/backups/intelgraph"
 TOKEN = "e2e-webhook-token-3f9a"

@@ -89,7 +89,7 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
         # new message) so that the queue cannot drain. A stopped worker would not do: pre-check
         # refuses a fleet with a service that does not answer.
         fleet.host("api2").check_output("rm -rf %s", f"/opt/intelgraph/releases/{TARGET}")
-        fleet.host("ingest2").check_output("systemctl kill --kill-whom=main -s SIGUSR1 intelgraph-ingest")
+        fleet.signal_worker("ingest2", "SIGUSR1")
         before = worker_process(fleet)
         stuck = fleet.playbook("playbooks/upgrade.yml", extra_vars={"rollout_ingest_drain_timeout": 20})
         after = worker_process(fleet)
@@ -101,7 +101,7 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
             time.sleep(1)
         states_after_stuck = fleet.haproxy_states()
         versions_after_stuck = fleet.versions()
-        fleet.host("ingest2").check_output("systemctl kill --kill-whom=main -s SIGUSR2 intelgraph-ingest")
+        fleet.signal_worker("ingest2", "SIGUSR2")
 
     # 1. api2's release failed its check before api2 left the load balancer: the run stopped
     #    naming api2 and the check, said api2 was not switched; api2 stayed in service at every

@@ -20,6 +20,7 @@ import pytest
 import redis
 import yaml
 from checks import SERVICES, fleet_digest, state_dir
+from scratch_redis import scratch_redis
 from test_precheck import (
     check_restore_point,
     flat,
@@ -27,7 +28,6 @@ from test_precheck import (
     parse_time,
     prometheus_rate,
     redis_dump,
-    scratch_redis,
     wait_for,
 )
 from webhook import webhook_receiver
@@ -180,8 +180,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
             service = "api" if host in api else "ingest"
             group = fleet.host(host).service(SERVICES[service]).systemd_properties.get("Group")
             assert group == "intelgraph", (host, group)
-            env_file = fleet.host(host).file(f"/etc/intelgraph/{service}.env")
-            env = env_file.content_string.splitlines()
+            env = fleet.host(host).file(f"/etc/intelgraph/{service}.env").content_string.splitlines()
             for line in (
                 "RPS_LIMIT=5",
                 "RPS_BURST=10",
@@ -194,8 +193,8 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
                 _, metrics = http_get(f"http://{fleet.address(host)}:8080/metrics", None, 5, raw=True)
                 assert 'cache_ttl_seconds="120"' in metrics, (host, "the API does not run with the TTL given")
             for path in (f"/etc/intelgraph/{service}.env", "/etc/intelgraph/secrets.env"):
-                mode = fleet.host(host).file(path)
-                assert (mode.mode, mode.user, mode.group) == (0o640, "root", group), (host, path)
+                held = fleet.host(host).file(path)
+                assert (held.mode, held.user, held.group) == (0o640, "root", group), (host, path)
 
         # 24.1 behaviour: over RPS_LIMIT a client gets 429s; on every API host, no region
         # claim is a 403, and with one the request is served.
