@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -59,7 +60,7 @@ def write(path: str, ledger: dict[str, Any]) -> None:
 def locked(path: str) -> Iterator[None]:
     """Hold an exclusive lock beside the ledger (several hosts finish a phase at the same time)."""
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    with open(path + ".lock", "a", encoding="utf-8") as lock:
+    with os.fdopen(os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600), "r+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -114,6 +115,16 @@ def archive_path(path: str, completed: float) -> str:
     """Where a completed ledger is kept: <release>.json becomes <release>.completed-<UTC time>.json."""
     stem = path[:-5] if path.endswith(".json") else path
     return f"{stem}.completed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(completed))}.json"
+
+
+def history(path: str, release: str) -> list[dict[str, Any]]:
+    """Every ledger of the release beside path: the current one, if any, and the completed ones
+    (archive_path), newest first."""
+    stem = path[:-5] if path.endswith(".json") else path
+    found = [path] if os.path.exists(path) else []
+    found += glob.glob(glob.escape(stem) + ".completed-*.json")
+    ledgers = [load(each, release) for each in found]
+    return sorted(ledgers, key=lambda ledger: ledger.get("updated") or 0, reverse=True)
 
 
 def summary(ledger: dict[str, Any]) -> list[str]:

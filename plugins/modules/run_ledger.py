@@ -9,8 +9,8 @@ DOCUMENTATION = r"""
 module: run_ledger
 short_description: Keep the phases an upgrade has finished, per host, so an interrupted run can resume
 description:
-  - The ledger is one JSON file per release on the controller (run this module with
-    C(delegate_to=localhost)). For each host, and for the fleet as a whole, it holds every phase
+  - The ledger is one JSON file per release in the state store on the state host (run this module
+    with C(delegate_to) that host). For each host, and for the fleet as a whole, it holds every phase
     the upgrade started or finished, with the times.
   - O(state=read) returns the ledger (an empty one when there is no file) and whether a run of the
     release was interrupted (a ledger exists and is not completed).
@@ -22,6 +22,8 @@ description:
     C(<release>.completed-<UTC time>.json), so the next upgrade to the release starts a new ledger.
     With O(phase) and O(hosts), only once every one of those hosts has that phase done; otherwise
     the ledger stays, and RV(incomplete) names the hosts still to do.
+  - O(state=history) returns every ledger of the release, the current one and the completed ones,
+    newest first (RV(ledgers)); C(playbooks/plan.yml) reads how long hosts took to move from them.
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
 attributes:
@@ -36,7 +38,7 @@ attributes:
     description: Recording a phase with the status it has changes nothing.
 options:
   path:
-    description: The ledger file, e.g. C(state/ledger/24.1.0.json). Its directory is created (mode 0700).
+    description: The ledger file, e.g. C(/var/lib/intelgraph-ops/ledger/24.1.0.json). Its directory is created (mode 0700).
     type: path
     required: true
   release:
@@ -46,7 +48,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [read, record, completed]
+    choices: [read, record, completed, history]
     default: read
   phase:
     description: The phase to record (O(state=record)), e.g. C(rollout).
@@ -76,13 +78,13 @@ EXAMPLES = r"""
     phase: rollout
     status: done
     hosts: ["{{ inventory_hostname }}"]
-  delegate_to: localhost
+  delegate_to: "{{ intelgraph_state_host }}"
 
 - name: Read the ledger
   intelgraph.ops.run_ledger:
     path: "{{ intelgraph_state_dir }}/ledger/24.1.0.json"
     release: 24.1.0
-  delegate_to: localhost
+  delegate_to: "{{ intelgraph_state_host }}"
   register: ledger
 """
 
@@ -109,6 +111,11 @@ incomplete:
   returned: always
   type: list
   elements: str
+ledgers:
+  description: Every ledger of the release, newest first (O(state=history)).
+  returned: always
+  type: list
+  elements: dict
 path:
   description: Where the ledger is (after O(state=completed), where it was moved to).
   returned: always
@@ -123,6 +130,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.intelgraph.ops.plugins.module_utils._ledger import (
     archive_path,
     done,
+    history,
     load,
     locked,
     record,
@@ -136,7 +144,11 @@ def main() -> None:
         argument_spec={
             "path": {"type": "path", "required": True},
             "release": {"type": "str", "required": True},
-            "state": {"type": "str", "choices": ["read", "record", "completed"], "default": "read"},
+            "state": {
+                "type": "str",
+                "choices": ["read", "record", "completed", "history"],
+                "default": "read",
+            },
             "phase": {"type": "str"},
             "status": {"type": "str", "choices": ["started", "done"], "default": "done"},
             "hosts": {"type": "list", "elements": "str"},
@@ -148,6 +160,11 @@ def main() -> None:
     params = module.params
     path, release, state = params["path"], params["release"], params["state"]
     try:
+        if state == "history":
+            ledgers = history(path, release)
+            module.exit_json(
+                changed=False, ledgers=ledgers, resumed=False, summary=[], path=path, incomplete=[]
+            )
         if state == "read":
             ledger = load(path, release)
             resumed = os.path.exists(path) and not ledger["completed"]
@@ -158,8 +175,9 @@ def main() -> None:
                 summary=summary(ledger),
                 path=path,
                 incomplete=[],
+                ledgers=[],
             )
-        result = {"resumed": False, "path": path, "incomplete": []}
+        result = {"resumed": False, "path": path, "incomplete": [], "ledgers": []}
         if state == "record":
             # Check mode creates nothing, not even the directory or the lock.
             with contextlib.nullcontext() if module.check_mode else locked(path):
@@ -188,7 +206,8 @@ def main() -> None:
             module.exit_json(changed=True, summary=summary(ledger), **result)
     except (OSError, ValueError) as exc:
         module.fail_json(
-            msg=f"Cannot {state} the run ledger {path}: {exc}. Check the directory (intelgraph_state_dir) and the file."
+            msg=f"Cannot {state} the run ledger {path}: {exc}. Check the state store (intelgraph_state_dir on "
+            "intelgraph_state_host) and the file."
         )
 
 

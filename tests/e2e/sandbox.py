@@ -16,7 +16,9 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +42,7 @@ BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories/sandbox"
 LOGS = ROOT / ".sandbox/logs"
 PORTS = {"api": 8080, "ingest": 9101}
+STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
 # What a deployed and seeded fleet is made of: its images (Fleet.fresh) are saved under a hash
 # of these files and made again when one of them changes.
@@ -83,7 +86,8 @@ class PlaybookRun:
     def recap(self) -> dict[str, dict[str, int]]:
         """The PLAY RECAP per host: {host: {ok, changed, failed, ...}}."""
         recap: dict[str, dict[str, int]] = {}
-        for line in self.output.split("PLAY RECAP")[-1].splitlines():
+        # Up to profile_tasks' TASKS RECAP, whose lines ("role : task --- 0.11s") are no hosts.
+        for line in self.output.split("PLAY RECAP")[-1].split("TASKS RECAP")[0].splitlines():
             match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
             if match:
                 recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
@@ -155,6 +159,50 @@ class BoundedPodmanBackend(PodmanBackend):
         return self.result(proc.returncode, cmd, stdout, stderr)
 
 
+@dataclass(frozen=True)
+class Controller:
+    """A machine the playbooks are run from: a checkout and a host name. The tests' own is this
+    checkout under this machine's name. Another (Controller.copy) is a copy of the checkout, run
+    under a host name of its own (a UTS namespace): nothing of the first one's disk or name is
+    shared, as with a second operator's machine; only the virtualenv is the same."""
+
+    root: Path = ROOT
+    hostname: str = ""  # empty: this machine's
+
+    @classmethod
+    def copy(cls, into: Path, hostname: str) -> Controller:
+        """A copy of the checkout at into (its source, the release tarballs and the fleet's SSH
+        key; none of its runs' state, reports or logs), run under hostname."""
+        own = {".git", ".venv", ".sandbox", "reports", "state"}
+        shutil.copytree(
+            ROOT,
+            into,
+            symlinks=True,
+            ignore=lambda at, names: [
+                n for n in names if (Path(at) == ROOT and n in own) or n in ("__pycache__", ".ruff_cache")
+            ],
+        )
+        shutil.copytree(ROOT / ".sandbox" / "ssh", into / ".sandbox" / "ssh")
+        return cls(into, hostname)
+
+    @property
+    def name(self) -> str:
+        """The host name its runs see (socket.gethostname() there)."""
+        return self.hostname or socket.gethostname()
+
+    def command(self, cmd: list[str]) -> list[str]:
+        if not self.hostname:
+            return cmd
+        return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname, *cmd]
+
+    def state_dir(self, fleet: Fleet) -> Path:
+        """Its runs' state directory for the fleet (window, ledger, restore points)."""
+        return self.root / ".sandbox" / fleet.name / "state"
+
+
+HERE = Controller()
+
+
 @dataclass
 class Fleet:
     """The sandbox fleet as the tests see it."""
@@ -210,18 +258,29 @@ class Fleet:
 
     # --- running playbooks ------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
+    def env(self, controller: Controller = HERE) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            INTELGRAPH_SANDBOX_ROOT=str(ROOT),
+            ANSIBLE_CONFIG=str(controller.root / "ansible.cfg"),
+            INTELGRAPH_SANDBOX_ROOT=str(controller.root),
             INTELGRAPH_SANDBOX_ID=str(self.id),
             ANSIBLE_FORCE_COLOR="0",
             ANSIBLE_NOCOLOR="1",
-            INTELGRAPH_TIMINGS_FILE=str(self.reports / "run-timings.json"),
+            INTELGRAPH_TIMINGS_FILE=str(
+                controller.root / self.reports.relative_to(ROOT) / "run-timings.json"
+            ),
         )
         return env
+
+    def command(
+        self, playbook: str, args: tuple[str, ...], extra_vars: dict[str, Any] | None, controller: Controller
+    ) -> list[str]:
+        inventory = controller.root / self.inventory.relative_to(ROOT)
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *args]
+        if extra_vars:
+            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        return controller.command(cmd)
 
     def playbook(
         self,
@@ -230,16 +289,21 @@ class Fleet:
         extra_vars: dict[str, Any] | None = None,
         timeout: float = 1200,
         env: dict[str, str] | None = None,
+        controller: Controller = HERE,
     ) -> PlaybookRun:
-        """Run a playbook of the project against the fleet; never raises on failure. `env`
-        adds to (or overrides) the environment of ansible-playbook, e.g. ANSIBLE_* settings."""
-        cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
-        if extra_vars:
-            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        """Run a playbook of the project against the fleet, from controller (default this
+        checkout); never raises on failure. `env` adds to (or overrides) the environment of
+        ansible-playbook, e.g. ANSIBLE_* settings."""
+        cmd = self.command(playbook, args, extra_vars, controller)
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}.log"
         proc = subprocess.run(
-            cmd, cwd=ROOT, env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
+            cmd,
+            cwd=controller.root,
+            env={**self.env(controller), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         output = proc.stdout + proc.stderr
         log.write_text(" ".join(cmd) + "\n\n" + output)
@@ -407,12 +471,15 @@ class Fleet:
     # --- background runs ------------------------------------------------------------------
 
     def start_playbook(
-        self, playbook: str, *args: str, extra_vars: dict[str, Any] | None = None
+        self,
+        playbook: str,
+        *args: str,
+        extra_vars: dict[str, Any] | None = None,
+        controller: Controller = HERE,
     ) -> RunningPlaybook:
-        """Start a playbook of the project in the background; .wait() gives its PlaybookRun."""
-        cmd = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
-        if extra_vars:
-            cmd += ["--extra-vars", json.dumps(extra_vars)]
+        """Start a playbook of the project in the background, from controller (default this
+        checkout); .wait() gives its PlaybookRun."""
+        cmd = self.command(playbook, args, extra_vars, controller)
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{time.strftime('%H%M%S')}-{Path(playbook).stem}-bg{next(BACKGROUND_RUNS)}.log"
         with log.open("w") as out:
@@ -420,7 +487,12 @@ class Fleet:
             out.flush()
             # A session of its own, so a test can stop the controller as an operator's kill would.
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                cwd=controller.root,
+                env=self.env(controller),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return RunningPlaybook(cmd, proc, log)
 
@@ -470,6 +542,31 @@ class Fleet:
         """systemd's ActiveEnterTimestamp of a unit: changes whenever the unit (re)starts (to
         the second); '' until it first starts (`systemctl show` leaves it out then)."""
         return self.host(host).service(unit).systemd_properties.get("ActiveEnterTimestamp", "")
+
+    def unit_starts(self, host: str, unit: str, since: float) -> int:
+        """How many times systemd started a unit on host since `since` (a time.time()), by its journal."""
+        journal = self.host(host).run(f"journalctl --no-pager -o cat -u {unit} --since @{int(since)}").stdout
+        return sum(1 for line in journal.splitlines() if line.startswith(f"Started {unit}.service"))
+
+    # --- the state store on the fleet (intelgraph_state_dir on the first tools host) ----------
+
+    def store_files(self) -> dict[str, str]:
+        """Every file in the state store, by its path there, with its SHA-256 ({} when there is no store)."""
+        listing = self.host(self.groups["tools"][0]).run(
+            f"cd {STATE_STORE} 2>/dev/null && find . -type f -exec sha256sum {{}} +"
+        )
+        return {
+            path[2:]: digest for digest, path in (line.split(None, 1) for line in listing.stdout.splitlines())
+        }
+
+    def store_json(self, path: str) -> Any:
+        """A JSON file of the state store (path relative to it), or None when it is not there."""
+        held = self.host(self.groups["tools"][0]).file(f"{STATE_STORE}/{path}")
+        return json.loads(held.content_string) if held.exists else None
+
+    def run_lock(self) -> dict[str, Any] | None:
+        """The run lock in the state store, or None when it is free."""
+        return self.store_json("run.lock")
 
     # --- watching the fleet while something runs ---------------------------------------
 

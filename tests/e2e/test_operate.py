@@ -2,7 +2,8 @@
 nothing), run through ansible-runner as AWX runs it under steady traffic (the run whose rollout,
 validation and release report are checked: API hosts drained from HAProxy in serial batches,
 ingest workers quiesced with their queue drained, the subscription latency metric checked in
-Prometheus), and resumed after the controller is killed mid-rollout, from the run ledger."""
+Prometheus); started at once from two controllers, of which exactly one runs, and resumed from
+the run ledger after its controller is killed mid-rollout."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from checks import (
 )
 from test_rollout import PREVIOUS, TARGET
 
-from sandbox import ROOT, Fleet, PlaybookRun
+from sandbox import HERE, ROOT, Controller, Fleet, PlaybookRun
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -71,6 +72,7 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
 
     before = fleet_digest(fleet)
     controller_before = controller_files(fleet)
+    store_before = fleet.store_files()
     assert set(before["versions"].values()) == {PREVIOUS}
     assert set(before["haproxy"].values()) == {"UP"}
 
@@ -84,6 +86,7 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
         )
     assert "rollout api: " in said(plan) and "3 batches (api1, api2, api3)" in said(plan)
     assert "for the upgrade: it fits in the 15-minute window" in said(plan)
+    assert "The run lock on tools1 is free." in said(plan)  # it takes none, and says who holds it
 
     # 2. --check --diff runs every phase and changes nothing on any host or on the controller.
     with fleet.watch(fleet.haproxy_states) as samples:
@@ -99,9 +102,12 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
     assert "+RPS_LIMIT=100" in check.output  # the env file's diff
     assert f"Check mode: release {TARGET} would be unpacked" in said(check)
     assert "Check mode: no migration runs" in said(check)
+    assert "Check mode takes no run lock; /var/lib/intelgraph-ops/run.lock on tools1 is free." in said(check)
+    assert fleet.run_lock() is None
     after = fleet_digest(fleet)
     assert after == before
-    assert controller_files(fleet) == controller_before  # no window record, restore point or ledger
+    assert controller_files(fleet) == controller_before  # no window record or restore point
+    assert fleet.store_files() == store_before  # no run lock or ledger in the state store
     seen = lb_states(samples)
     assert len(seen) > 20 and all(set(states.values()) == {"UP"} for states in seen)
 
@@ -161,6 +167,7 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
     plays = {e["event_data"].get("play") for e in events if e["event"] == "playbook_on_play_start"}
     tasks = {e["event_data"].get("task") for e in events if e["event"] == "playbook_on_task_start"}
     for play in (
+        "Pre-check | inputs and the run lock",
         "Pre-check | the fleet is ready",
         "Upgrade | open the maintenance window",
         "Upgrade | restore point",
@@ -186,6 +193,10 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
         e for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")
     ]
     assert failed == []
+    # The run held the run lock on the fleet from its first play and released it at its end.
+    assert "This run holds the run lock /var/lib/intelgraph-ops/run.lock on tools1 as run" in said(run)
+    assert "The run lock on tools1 is released: the fleet is free for the next run." in said(run)
+    assert fleet.run_lock() is None
 
     # Every host moved; no request failed; HAProxy has every API host back.
     assert fleet.versions() == dict.fromkeys(hosts, TARGET)
@@ -231,9 +242,9 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
     check_validation(fleet, report, strict, blind)
 
     # 4. plan.yml after it: nothing to do, and the batch cost now measured by the run's ledger.
-    ledgers = list((state_dir(fleet) / "ledger").glob(f"{TARGET}.completed-*.json"))
-    assert len(ledgers) == 1
-    done = json.loads(ledgers[0].read_text())
+    ledgers = [p for p in fleet.store_files() if p.startswith(f"ledger/{TARGET}.") and p.endswith(".json")]
+    assert len(ledgers) == 1 and ".completed-" in ledgers[0], ledgers
+    done = fleet.store_json(ledgers[0])
     assert {h: done["hosts"][h]["rollout"]["status"] for h in hosts} == dict.fromkeys(hosts, "done")
     again = fleet.playbook("playbooks/plan.yml")
     assert again.ok, f"plan.yml failed, see {again.log}"
@@ -321,43 +332,123 @@ def kill_controller(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=60)
 
 
-def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fleet) -> None:
+def state_files(fleet: Fleet, controller: Controller) -> dict[str, float]:
+    """The files of a controller's state directory for the fleet, with their modification times."""
+    base = controller.state_dir(fleet)
+    return {str(p.relative_to(base)): p.stat().st_mtime for p in base.rglob("*") if p.is_file()}
+
+
+def lock_id(run_output: str) -> str:
+    """The run id a run took the run lock as (its "This run holds the run lock" line)."""
+    found = re.search(
+        r"This run holds the run lock \S+ on \S+ as run ([0-9a-f-]{36})", " ".join(run_output.split())
+    )
+    assert found, "the run did not say it took the run lock"
+    return found.group(1)
+
+
+def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger(
+    deployed: Fleet, tmp_path: Path
+) -> None:
+    """Two operators start the upgrade at the same moment from two controllers (this checkout,
+    and a copy of it under another host name): exactly one run takes the run lock and changes
+    the fleet; the other stops at its first task, naming it, with nothing changed. The winner's
+    controller is killed mid-rollout. The other controller then still finds the lock (it cannot
+    tell that run is gone) and stops, saying how to break it; a break that names another run
+    changes nothing either. The winner's own controller takes the lock over, saying so, and
+    resumes from its run ledger: every host moved once, no request failed, no event lost."""
     fleet = deployed
     api = fleet.groups["api"]
     hosts = api + fleet.groups["ingest"]
-    ledger_path = state_dir(fleet) / "ledger" / f"{TARGET}.json"
-    assert not ledger_path.exists()
-    points_dir = state_dir(fleet) / "restore-points"
-    points_before = {p.name for p in points_dir.iterdir()} if points_dir.exists() else set()
-    announcements = state_dir(fleet) / "window" / "announcements.log"
-    announced_before = announcements.read_text().count("\n") if announcements.exists() else 0
+    controllers = [HERE, Controller.copy(tmp_path / "controller-b", "controller-b")]
+    assert fleet.run_lock() is None
+    # This checkout's state directory may hold earlier runs' files (on a fleet of the same name).
+    files_before = [state_files(fleet, c) for c in controllers]
     started = time.time()
 
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
-        first = fleet.start_playbook("playbooks/upgrade.yml")
+        runs = [fleet.start_playbook("playbooks/upgrade.yml", controller=c) for c in controllers]
+        # Exactly one run gets the lock; the other ends at its first task.
+        deadline = time.monotonic() + 120
+        while all(run.proc.poll() is None for run in runs):
+            assert time.monotonic() < deadline, "both runs were still going after 2 minutes"
+            time.sleep(0.1)
+        loser = next(n for n, run in enumerate(runs) if run.proc.poll() is not None)
+        first, refused = runs[1 - loser], runs[loser].wait()
+        winner, other = controllers[1 - loser], controllers[loser]
+        ledger_path = f"ledger/{TARGET}.json"  # in the state store on the fleet
+        points_dir = winner.state_dir(fleet) / "restore-points"
+        points_before = {Path(f).parts[1] for f in files_before[1 - loser] if f.startswith("restore-points/")}
+        announcements = winner.state_dir(fleet) / "window" / "announcements.log"
+        announced_before = (
+            announcements.read_text().count("\n")
+            if "window/announcements.log" in files_before[1 - loser]
+            else 0
+        )
+
         # Wait until the canary api1 is moved (the ledger says so) and HAProxy has taken the
-        # next host, api2, out of service, then kill the controller.
+        # next host, api2, out of service, then kill the winner's controller.
         deadline = time.monotonic() + 600
         while True:
             assert first.proc.poll() is None, f"the first run ended before api2 was drained, see {first.log}"
             assert time.monotonic() < deadline, "api1 was not moved and api2 drained within 10 minutes"
             try:
-                ledger = json.loads(ledger_path.read_text())
-            except (OSError, ValueError):
+                ledger = fleet.store_json(ledger_path) or {}
+            except ValueError:  # being written
                 ledger = {}
             api1_done = ledger.get("hosts", {}).get("api1", {}).get("rollout", {}).get("status") == "done"
             if api1_done and not fleet.haproxy_states()["api2"].startswith("UP"):
                 break
             time.sleep(0.2)
         kill_controller(first.proc)
-        killed = json.loads(ledger_path.read_text())
+        killed = fleet.store_json(ledger_path)
         states_killed = fleet.haproxy_states()
         versions_killed = fleet.versions()
         api1_started = fleet.unit_started("api1", SERVICES["api"])
+        holder = fleet.run_lock()
 
-        second = fleet.playbook("playbooks/upgrade.yml")
+        # The other controller cannot see that run's process: the lock stands, and says how to break it.
+        blocked = fleet.playbook("playbooks/upgrade.yml", controller=other)
+        misbroken = fleet.playbook(
+            "playbooks/upgrade.yml",
+            controller=other,
+            extra_vars={"intelgraph_run_lock_break": "not-that-run"},
+        )
+        lock_after_refusals = fleet.run_lock()
 
+        second = fleet.playbook("playbooks/upgrade.yml", controller=winner)
+
+    # The race: one run holds the lock; the other stopped at its first task and changed nothing.
     output = first.log.read_text()
+    run_id = lock_id(output)
+    assert holder is not None and holder["id"] == run_id
+    assert (holder["operation"], holder["release"]) == ("upgrade", TARGET)
+    assert (holder["controller"], holder["who"]) == (winner.name, f"root@{winner.name}")
+    for stopped in (refused, blocked, misbroken):
+        assert not stopped.ok
+        assert stopped.recap() == {"localhost": stopped.recap()["localhost"]}, "a host was touched"
+        assert stopped.recap()["localhost"]["failed"] == 1
+        text = said(stopped)
+        assert (
+            f"Another run holds the run lock /var/lib/intelgraph-ops/run.lock on tools1: run {run_id} "
+            f"(upgrade to {TARGET}) of root@{winner.name}, controller pid {holder['pid']}" in text
+        ) or stopped is misbroken, stopped.log
+        assert "Nothing was changed." in text and "Open and announce the window" not in stopped.output
+        # Its first task that does anything is the one that failed.
+        assert (
+            stopped.output.split("fatal:")[0]
+            .rsplit("TASK [", 1)[1]
+            .startswith("intelgraph.ops.run_lock : Take the run lock for the upgrade]")
+        )
+    assert f"break its lock by running again with -e intelgraph_run_lock_break={run_id}" in said(blocked)
+    assert (
+        f"intelgraph_run_lock_break=not-that-run names no lock held on the fleet: it is held by run {run_id}"
+        in said(misbroken)
+    )
+    assert lock_after_refusals == holder
+    # No window record, announcement or restore point on that controller.
+    assert state_files(fleet, other) == files_before[loser]
+
     assert first.proc.returncode == -signal.SIGKILL
     assert "PLAY RECAP" not in output  # it was stopped mid-run
     assert versions_killed["api1"] == TARGET
@@ -365,10 +456,17 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert killed["hosts"]["api1"]["rollout"]["finished"] > started
     assert killed["completed"] is None
 
-    # The second run resumed: it said what the ledger held, kept the restore point, skipped the
-    # migrations and the canary, and put back what the killed run left out.
+    # The second run took the lock over from the killed one, resumed: it said what the ledger held,
+    # kept the restore point, skipped the migrations and the canary, and put back what the killed
+    # run left out; it released the lock at its end.
     assert second.ok, f"the resumed upgrade failed, see {second.log}"
     text = said(second)
+    assert (
+        f"This run took over the run lock /var/lib/intelgraph-ops/run.lock on tools1 of run {run_id}" in text
+    )
+    assert "the ansible-playbook of that run is gone from this controller (killed or lost)" in text
+    assert "The run lock on tools1 is released: the fleet is free for the next run." in text
+    assert fleet.run_lock() is None
     assert f"Resuming the interrupted upgrade to {TARGET}" in text
     assert "api1: done: config, rollout" in text
     point = killed["fleet"]["restore_point"]["data"]["id"]
@@ -380,13 +478,15 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert f"Skipped (run ledger): api1 finished its rollout to {TARGET}" in text
     # api2, out of HAProxy when the controller died, was put back first, or (not ready) moved.
     assert states_killed["api2"].startswith(("DRAIN", "MAINT")), states_killed
-    assert (
-        "lb1 had api2 " in text
-        or "api2 was left out by the interrupted run and does not answer ready" in text
-    )
+    moved_again = "api2 was left out by the interrupted run and does not answer ready" in text
+    assert "lb1 had api2 " in text or moved_again
     assert fleet.unit_started("api1", SERVICES["api"]) == api1_started  # the canary was not restarted again
     points = {p.name for p in points_dir.iterdir()} - points_before - {"latest"}
     assert points == {point}  # one restore point, from before the upgrade changed anything
+
+    # Every host restarted once (api2 twice if the killed run had restarted it before it died).
+    starts = {h: fleet.unit_starts(h, SERVICES["api" if h in api else "ingest"], started) for h in hosts}
+    assert starts == {h: 2 if h == "api2" and moved_again else 1 for h in hosts}, starts
 
     # Every host on the target, every API host in service, and nothing lost across both runs.
     assert fleet.versions() == dict.fromkeys(hosts, TARGET)
@@ -398,8 +498,8 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert min(len(in_service(states)) for states in seen) >= 2
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
 
-    # The killed run's window, left open, was closed as failed and that announced by the second
-    # run before it opened its own; the second run's window closed as succeeded.
+    # One window at a time: the killed run's, left open, was closed as failed and that announced by
+    # the second run before it opened its own; the second run's window closed as succeeded.
     messages = [json.loads(line) for line in announcements.read_text().splitlines()[announced_before:]]
     events = [(m["window_id"], m["event"], m.get("outcome")) for m in messages]
     killed_window, resumed_window = events[0][0], events[2][0]
@@ -414,9 +514,8 @@ def test_killed_controller_mid_rollout_resumes_from_the_run_ledger(deployed: Fle
     assert f"Maintenance window {killed_window} (IntelGraph {TARGET}) was still open" in text
 
     # The finished run's ledger was moved aside with every host's rollout done.
-    assert not ledger_path.exists()
-    completed = sorted(ledger_path.parent.glob(f"{TARGET}.completed-*.json"))
-    assert len(completed) == 1
-    final = json.loads(completed[0].read_text())
+    ledgers = sorted(p for p in fleet.store_files() if p.startswith("ledger/") and p.endswith(".json"))
+    assert len(ledgers) == 1 and ledgers[0].startswith(f"ledger/{TARGET}.completed-"), ledgers
+    final = fleet.store_json(ledgers[0])
     assert {h: final["hosts"][h]["rollout"]["status"] for h in hosts} == dict.fromkeys(hosts, "done")
     assert final["hosts"]["api1"]["rollout"]["finished"] == killed["hosts"]["api1"]["rollout"]["finished"]

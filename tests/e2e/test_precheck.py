@@ -169,7 +169,8 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
     assert run.rc != 0, f"a bad input passed, see {run.log}"
     assert f"Bad input, nothing was changed: {named[0]}" in flat(run)
     assert all(problem in flat(run) for problem in named), f"see {run.log}"
-    assert plays(run) == ["Pre-check | the fleet is ready"]
+    assert plays(run) == ["Pre-check | inputs and the run lock"]  # stopped before it took the lock
+    assert "Take the run lock" not in run.output and deployed.run_lock() is None
     assert receiver.messages == [], "no window may be announced for a run that never starts"
     assert restore_points(deployed) == points
     assert fleet_digest(deployed, streams=False) == before
@@ -224,13 +225,16 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
     # The fleet served throughout: no request failed, every ingest event was applied once.
     assert stats["requests_failed"] == 0, stats["failures"]
     assert_every_event_applied_once_or_dead_lettered(deployed, stats, [])
-    for attempt in (run, upgrade):
+    for attempt, first_plays in ((run, []), (upgrade, ["Pre-check | inputs and the run lock"])):
         assert attempt.rc == 2, f"the pre-check passed with {replica} stopped, see {attempt.log}"
         text = flat(attempt)
         assert "The fleet is not ready for the upgrade; nothing was changed." in text
         assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
         assert f"{primary}: Redis (port 6379) check 'connected replicas' failed: 0 replica(s) online" in text
-        assert plays(attempt) == ["Pre-check | the fleet is ready"]
+        assert plays(attempt) == [*first_plays, "Pre-check | the fleet is ready"]
+    assert "The run lock on tools1 is free." in flat(run)  # the pre-check alone takes none
+    assert "The run lock on tools1 is released: the fleet is free for the next run." in flat(upgrade)
+    assert deployed.run_lock() is None
     assert rollout.rc == 2, f"the rollout started with {replica} stopped, see {rollout.log}"
     text = flat(rollout)
     assert "Redis is no longer healthy, so the rollout does not start; no host was restarted." in text

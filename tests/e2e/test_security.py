@@ -32,12 +32,13 @@ from test_precheck import (
 )
 from webhook import webhook_receiver
 
-from sandbox import ROOT, Fleet, http_get
+from sandbox import ROOT, STATE_STORE, Fleet, http_get
 
 # Where a run of this project may write on the controller: everything below the checkout that
 # changed during the test is read (.collections and .venv are links and not followed).
 SKIPPED_DIRS = {".git", "node_modules", "__pycache__"}
-# On the fleet's hosts: logs and scratch space (the config files are meant to hold the secrets).
+# On the fleet's hosts: logs and scratch space (the config files are meant to hold the secrets); on
+# the state host, the state store the runs write too.
 HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
 
 
@@ -256,13 +257,14 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         assert holding(written, needles) == {}
 
         # 2. Nor any host's logs, journal or scratch space (Ansible modules log their arguments
-        #    to the journal, with no_log options masked), nor what the services export.
+        #    to the journal, with no_log options masked), nor what the services export, nor the
+        #    state store (run lock, ledger).
+        assert fleet.store_files(), "the state store holds nothing, so it was not searched"
         for host in [h for group in fleet.groups.values() for h in group]:
             on_host = fleet.host(host)
             patterns = [f"-e{v}" for v in secret.values()]
-            grep = on_host.run(
-                "grep -rlaF" + " %s" * (len(patterns) + len(HOST_PATHS)), *patterns, *HOST_PATHS
-            )
+            paths = HOST_PATHS + ([STATE_STORE] if host == fleet.groups["tools"][0] else [])
+            grep = on_host.run("grep -rlaF" + " %s" * (len(patterns) + len(paths)), *patterns, *paths)
             assert grep.rc == 1 and grep.stdout == "", f"{host}: {grep.stdout} {grep.stderr}"
             journal = on_host.run("journalctl --no-pager -o cat").stdout
             assert "Invoked with" in journal, f"{host}: the journal holds no module invocation"

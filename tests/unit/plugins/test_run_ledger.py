@@ -11,13 +11,14 @@ import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._ledger import (
     archive_path,
     done,
+    history,
     load,
     locked,
     record,
     summary,
     write,
 )
-from conftest import run_module
+from conftest import run_module, run_tasks
 
 
 def test_a_missing_ledger_is_empty_and_another_release_is_refused(tmp_path: Path) -> None:
@@ -128,3 +129,63 @@ def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Pat
         "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
     )
     assert none["changed"] is False and none["incomplete"] == []
+
+
+def test_history_is_every_ledger_of_the_release_newest_first(tmp_path: Path) -> None:
+    path = str(tmp_path / "24.1.0.json")
+    assert history(path, "24.1.0") == []
+    for updated in (100.0, 300.0):
+        ledger = load(path, "24.1.0")
+        record(ledger, "rollout", "done", ["api1"], {"moved": True}, updated)
+        write(archive_path(path, updated), ledger)
+    current = load(path, "24.1.0")
+    record(current, "config", "done", ["api1"], None, 200.0)
+    write(path, current)
+    (tmp_path / "24.0.0.completed-20261101T000000Z.json").write_text(json.dumps({"release": "24.0.0"}))
+    assert [ledger["updated"] for ledger in history(path, "24.1.0")] == [300.0, 200.0, 100.0]
+
+
+SAY_WHERE = "intelgraph.ops.run_ledger : Say where the ledger went"
+
+
+@pytest.mark.parametrize("store_has_one", [False, True], ids=["moved", "store-kept"])
+def test_a_ledger_an_earlier_layout_kept_on_the_controller_goes_into_the_state_store(
+    tmp_path: Path, store_has_one: bool
+) -> None:
+    controller, store = tmp_path / "controller", tmp_path / "store" / "ledger"
+    legacy = controller / "ledger" / "24.1.0.json"
+    legacy.parent.mkdir(parents=True)
+    interrupted = load(str(legacy), "24.1.0")
+    record(interrupted, "rollout", "done", ["api1"], None, 100.0)
+    write(str(legacy), interrupted)
+    if store_has_one:
+        store.mkdir(parents=True)
+        newer = load(str(store / "24.1.0.json"), "24.1.0")
+        record(newer, "rollout", "done", ["api2"], None, 200.0)
+        write(str(store / "24.1.0.json"), newer)
+    read = {
+        "name": "Read the ledger",
+        "ansible.builtin.include_role": {"name": "intelgraph.ops.run_ledger", "tasks_from": "read"},
+        "vars": {
+            "run_ledger_host": "localhost",
+            "run_ledger_dir": str(store),
+            "run_ledger_release": "24.1.0",
+            "intelgraph_controller_state_dir": str(controller),
+        },
+    }
+    results = run_tasks([read], tmp_path)
+    said = results[SAY_WHERE]["msg"]
+    kept = load(str(store / "24.1.0.json"), "24.1.0")
+    assert not legacy.exists() and (legacy.parent / "24.1.0.json.moved-to-localhost").exists()
+    if store_has_one:
+        assert list(kept["hosts"]) == ["api2"]
+        assert said.startswith("The state store on localhost has a run ledger already: it is kept")
+    else:
+        assert kept == interrupted
+        assert said == (
+            f"The run ledger {legacy} of an earlier run on this controller was moved into the state store on "
+            f"localhost ({store}); this run resumes from it."
+        )
+    # Moved once: the next read finds nothing more to move.
+    again = run_tasks([read], tmp_path)
+    assert again[SAY_WHERE].get("skipped") is True
