@@ -111,8 +111,14 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
         assert "0003_replay_audit.sql" not in ledger(deployed)
         assert not deployed.host(tools).file(stamp).exists
 
-        # Two runs of the migrate phase started together both wait for the lock...
-        runs = [deployed.start_playbook("playbooks/upgrade.yml", "--tags", "migrate") for _ in range(2)]
+        # Two runs of the migrate phase started together both wait for the lock. They share a run
+        # id, as two jobs of one AWX workflow do, so the run lock lets both through: the advisory
+        # lock is what keeps their migrations apart...
+        one_run = {"intelgraph_run_id": "e2e-two-migrate-phases"}
+        runs = [
+            deployed.start_playbook("playbooks/upgrade.yml", "--tags", "migrate", extra_vars=one_run)
+            for _ in range(2)
+        ]
         deadline = time.monotonic() + 300
         waiting = 0
         while waiting < 2 and time.monotonic() < deadline and all(r.proc.poll() is None for r in runs):
@@ -138,6 +144,7 @@ def test_migrations_once_under_a_lock_and_backfill_verified_against_manifests(de
     assert table_exists(deployed, "replay_audit")
     assert deployed.host(tools).file(stamp).exists
     assert services(deployed) == before
+    assert deployed.run_lock() is None  # released by the first to end; the second found it free
 
     # The backfill records every historical batch as its manifest describes it, and keeps
     # the verified totals for the report.
