@@ -92,11 +92,14 @@ test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
 	@$(call timed,test-no-fleet,$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory lint \
 		&& $(MAKE) --no-print-directory test-integration)
 
+# Unit and integration tests run in parallel workers (pytest-xdist): most of their time is spent
+# waiting (time limits, retries, servers starting), not computing. Integration tests keep each
+# file on one worker, so a file's host container or servers start once.
 test-unit: venv collections ## unit tests (fast, no fleet)
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -n 4 tests/unit
 
 test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL; the fleet helpers on a host container
-	$(VENV)/bin/pytest -q tests/integration
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/integration
 
 # Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
 # E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
