@@ -48,28 +48,29 @@ def fleet_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
     links, unpacked releases, when each service started, the versions served, HAProxy's states,
     Redis (redis_digest), the migrations applied and the tables. Equal before and after a run
     that says "nothing was changed"."""
-    hosts = fleet.groups["api"] + fleet.groups["ingest"]
-    state: dict[str, Any] = {
-        "files": fleet.files(
-            {
-                "api": ["/etc/intelgraph/api.env", "/etc/intelgraph/secrets.env"],
-                "ingest": ["/etc/intelgraph/ingest.env", "/etc/intelgraph/secrets.env"],
-                "tools": ["/etc/intelgraph/workspace.env"],
-            }
-        ),
-        "links": {
-            h: fleet.host(h).file("/opt/intelgraph/current").linked_to for h in hosts + fleet.groups["tools"]
-        },
-        "releases": {
-            h: fleet.host(h).file("/opt/intelgraph/releases").listdir() for h in hosts + fleet.groups["tools"]
-        },
-        "started": {
-            h: fleet.unit_started(h, SERVICES["api" if h in fleet.groups["api"] else "ingest"]) for h in hosts
-        },
-        "versions": fleet.versions(),
-        "haproxy": fleet.haproxy_states(),
-        "redis": redis_digest(fleet, streams),
+    env = {
+        group: [f"/etc/intelgraph/{group}.env", "/etc/intelgraph/secrets.env"] for group in ("api", "ingest")
     }
+    env["tools"] = ["/etc/intelgraph/workspace.env"]
+    state: dict[str, Any] = {"files": {}, "links": {}, "releases": {}, "started": {}}
+    for group, paths in env.items():
+        for host in fleet.groups[group]:
+            unit = SERVICES.get(group)
+            seen = fleet.inspect(
+                host, (*paths, "/opt/intelgraph/current", "/opt/intelgraph/releases"), (unit,) if unit else ()
+            )
+            state["files"].update({(host, path): seen.data(path) for path in paths})
+            state["links"][host] = (seen.paths["/opt/intelgraph/current"] or {}).get("target")
+            state["releases"][host] = (seen.paths["/opt/intelgraph/releases"] or {}).get("entries")
+            if unit:
+                state["started"][host] = seen.units[unit]
+    state.update(
+        {
+            "versions": fleet.versions(),
+            "haproxy": fleet.haproxy_states(),
+            "redis": redis_digest(fleet, streams),
+        }
+    )
     with fleet.pg() as conn:
         state["migrations"] = conn.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()
         state["tables"] = conn.execute(
@@ -81,9 +82,14 @@ def fleet_digest(fleet: Fleet, streams: bool = True) -> dict[str, Any]:
 def env_files(fleet: Fleet) -> dict[tuple[str, str], tuple[bytes | None, int, str, str]]:
     """Every API and ingest env file: its bytes, mode, owner and group."""
     found = {}
-    for (host, path), data in fleet.files(ENV_FILES).items():
-        file = fleet.host(host).file(path)
-        found[host, path] = (data, file.mode, file.user, file.group)
+    for group, paths in ENV_FILES.items():
+        for host in fleet.groups[group]:
+            seen = fleet.inspect(host, tuple(paths))
+            for path in paths:
+                info = seen.paths[path]
+                found[host, path] = (
+                    (seen.data(path), info["mode"], info["user"], info["group"]) if info else None
+                )
     return found
 
 
@@ -157,14 +163,16 @@ def assert_every_event_applied_once_or_dead_lettered(
 
 def services(fleet: Fleet) -> dict[str, tuple[str | None, str, str]]:
     """(version answered, `current` link, ActiveEnterTimestamp) of every API and ingest host."""
-    return {
-        host: (
+    found = {}
+    for host in fleet.groups["api"] + fleet.groups["ingest"]:
+        unit = SERVICES["api" if host in fleet.groups["api"] else "ingest"]
+        seen = fleet.inspect(host, ("/opt/intelgraph/current",), (unit,))
+        found[host] = (
             fleet.version(host),
-            fleet.host(host).file("/opt/intelgraph/current").linked_to,
-            fleet.unit_started(host, f"intelgraph-{'api' if host in fleet.groups['api'] else 'ingest'}"),
+            (seen.paths["/opt/intelgraph/current"] or {}).get("target"),
+            seen.units[unit],
         )
-        for host in fleet.groups["api"] + fleet.groups["ingest"]
-    }
+    return found
 
 
 def ledger(fleet: Fleet) -> list[str]:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories/sandbox"
 LOGS = ROOT / ".sandbox/logs"
+INSPECT_HOST = Path(__file__).parent / "inspect_host.py"  # run on a host by Fleet.inspect
 PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
@@ -110,6 +111,18 @@ class PlaybookRun:
                 if match and current.endswith(task):
                     hosts.append(match.group(1))
         return hosts
+
+
+@dataclass
+class HostReading:
+    """What Fleet.inspect read on a host: paths (None when not there) and units' start times."""
+
+    paths: dict[str, dict[str, Any] | None]
+    units: dict[str, str]
+
+    def data(self, path: str) -> bytes | None:
+        info = self.paths[path]
+        return info.get("data") if info else None
 
 
 @dataclass
@@ -413,16 +426,27 @@ class Fleet:
             autocommit=True,
         )
 
+    def inspect(self, host: str, paths: tuple[str, ...] = (), units: tuple[str, ...] = ()) -> HostReading:
+        """Paths and units of one host, read in one command on it (tools/inspect_host.py, run by
+        the host's own Python): for each path, None when it is not there, else its mode, owner,
+        group, target (`readlink -f`, for a link), entries (for a directory) or bytes (for a
+        file); for each unit, systemd's ActiveEnterTimestamp (as unit_started)."""
+        request = json.dumps({"paths": list(paths), "units": list(units)})
+        out = self.host(host).check_output("python3 -c %s %s", INSPECT_HOST.read_text(), request)
+        answer = json.loads(out)
+        for info in answer["paths"].values():
+            if info and "data" in info:
+                info["data"] = base64.b64decode(info["data"])
+        return HostReading(answer["paths"], answer["units"])
+
     def files(self, paths_by_group: dict[str, list[str]]) -> dict[tuple[str, str], bytes | None]:
         """Every listed file of every host of each group, byte for byte (None when it is not there)."""
         found: dict[tuple[str, str], bytes | None] = {}
         for group, paths in paths_by_group.items():
             for host in self.groups[group]:
+                reading = self.inspect(host, tuple(paths))
                 for path in paths:
-                    try:
-                        found[host, path] = self.host(host).file(path).content
-                    except RuntimeError:  # testinfra's answer when `cat` fails: the file is not there
-                        found[host, path] = None
+                    found[host, path] = reading.data(path)
         return found
 
     def haproxy_states(self) -> dict[str, str]:
