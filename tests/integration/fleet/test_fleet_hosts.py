@@ -80,7 +80,8 @@ def test_files_are_written_and_read_back_byte_for_byte_with_mode_owner_and_group
     assert (env.mode, env.user, env.group) == (0o604, "daemon", "nogroup")  # each read anew
     assert host.file("/etc/probe/data.bin").mode == 0o644
 
-    # Fleet.files reads every listed file of the group through testinfra's host: None when absent.
+    # Fleet.files reads every listed file of a group's host in one command on it (Fleet.inspect,
+    # through testinfra's host): None when absent.
     caplog.set_level(logging.DEBUG, logger="testinfra")
     found = fleet.files({"probe": ["/etc/probe/app.env", "/etc/probe/data.bin", "/etc/probe/absent"]})
     assert found == {
@@ -88,12 +89,25 @@ def test_files_are_written_and_read_back_byte_for_byte_with_mode_owner_and_group
         (name, "/etc/probe/data.bin"): data,
         (name, "/etc/probe/absent"): None,
     }
-    ran = " ".join(r.getMessage() for r in caplog.records if r.name == "testinfra")
-    assert "cat -- /etc/probe/app.env" in ran and "cat -- /etc/probe/absent" in ran
+    ran = [
+        r.getMessage() for r in caplog.records if r.name == "testinfra" and r.getMessage().startswith("RUN")
+    ]
+    assert len(ran) == 1 and "/etc/probe/app.env" in ran[0] and "/etc/probe/absent" in ran[0], ran
 
     host.check_output("ln -sfn /etc/probe /etc/probe-current")
     assert host.file("/etc/probe-current").linked_to == "/etc/probe"
     assert host.file("/etc/probe").listdir() == ["app.env", "data.bin"]
+
+    # Fleet.inspect reads what testinfra reads, all in one command.
+    seen = fleet.inspect(
+        name, ("/etc/probe-current", "/etc/probe", "/etc/probe/app.env", "/etc/probe/absent")
+    )
+    assert seen.paths["/etc/probe-current"]["target"] == "/etc/probe"
+    assert seen.paths["/etc/probe"]["entries"] == ["app.env", "data.bin"]
+    app = seen.paths["/etc/probe/app.env"]
+    assert (app["mode"], app["user"], app["group"]) == (0o604, "daemon", "nogroup")
+    assert seen.data("/etc/probe/app.env") == "A=1\nB=é\n".encode()
+    assert seen.paths["/etc/probe/absent"] is None and seen.data("/etc/probe/absent") is None
 
 
 def test_a_unit_start_time_and_state_are_read_anew(probe: tuple[Fleet, str]) -> None:
@@ -111,6 +125,7 @@ def test_a_unit_start_time_and_state_are_read_anew(probe: tuple[Fleet, str]) -> 
     host.check_output("systemctl restart probe")
     again = fleet.unit_started(name, "probe")
     assert again.endswith(" UTC") and again != first
+    assert fleet.inspect(name, units=("probe",)).units == {"probe": again}  # the same, in one command
 
 
 def test_a_command_past_its_timeout_is_stopped(probe: tuple[Fleet, str]) -> None:
