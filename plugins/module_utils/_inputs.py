@@ -180,6 +180,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "intelgraph_cache_ttl_seconds": positive_int("CACHE_TTL_SECONDS"),
     "intelgraph_trace_sampling_ratio": number_between("TRACE_SAMPLING_RATIO", 0.0, 1.0),
     "intelgraph_window_minutes": positive_int("the window length in minutes", WINDOW_MINUTES_MAX),
+    "intelgraph_restore_point_keep": positive_int("the number of restore points to keep"),
     "intelgraph_window_deadline": deadline,
     "intelgraph_window_webhook_url": webhook_url,
     "intelgraph_window_webhook_token": webhook_token,

@@ -29,7 +29,7 @@ options:
     type: str
     required: true
   dest_dir:
-    description: Directory on the Redis host the snapshot is copied into (created mode 0750).
+    description: Directory on the Redis host the snapshot is copied into (mode 0700, its files 0600, since they hold the data).
     type: path
     default: /var/backups/intelgraph/redis
   timeout:
@@ -216,11 +216,12 @@ def main() -> None:
         module.fail_json(msg=f"Redis node {node}: snapshot failed: {exc}", **result)
 
     try:
-        os.makedirs(module.params["dest_dir"], mode=0o750, exist_ok=True)
+        os.makedirs(module.params["dest_dir"], mode=0o700, exist_ok=True)
+        os.chmod(module.params["dest_dir"], 0o700)
         partial = rdb_copy + ".partial"
         # The node replaces its RDB file by a rename: the copy reads one whole file.
         shutil.copyfile(source, partial)
-        os.chmod(partial, 0o640)
+        os.chmod(partial, 0o600)
         os.replace(partial, rdb_copy)
         metadata = {
             "node": node,
@@ -232,7 +233,8 @@ def main() -> None:
             "source": source,
             "taken_at": int(time.time()),
         }
-        with open(meta_path + ".partial", "w") as handle:
+        fd = os.open(meta_path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
             json.dump(
                 dict(metadata, snapshot_id=module.params["snapshot_id"]), handle, indent=2, sort_keys=True
             )

@@ -588,6 +588,18 @@ class Fleet:
         held = self.host(self.groups["tools"][0]).file(f"{STATE_STORE}/{path}")
         return json.loads(held.content_string) if held.exists else None
 
+    def store_read(self, *paths: str) -> dict[str, dict[str, Any] | None]:
+        """Paths of the state store (relative to it), read on the state host in one command
+        (Fleet.inspect): {path: None when it is not there, else mode, user, group, target, and
+        entries or data}."""
+        seen = self.inspect(self.groups["tools"][0], tuple(f"{STATE_STORE}/{path}" for path in paths))
+        return {path: seen.paths[f"{STATE_STORE}/{path}"] for path in paths}
+
+    def restore_points(self) -> list[str]:
+        """The ids of the restore points in the state store (their directories; `latest` left out)."""
+        found = self.store_read("restore-points")["restore-points"]
+        return [name for name in (found or {}).get("entries", []) if name != "latest"]
+
     def run_lock(self) -> dict[str, Any] | None:
         """The run lock in the state store, or None when it is free."""
         return self.store_json("run.lock")

@@ -32,7 +32,7 @@ from checks import (
 )
 from test_rollout import PREVIOUS, TARGET
 
-from sandbox import HERE, ROOT, Controller, Fleet, PlaybookRun
+from sandbox import HERE, ROOT, STATE_STORE, Controller, Fleet, PlaybookRun
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -69,6 +69,18 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
     )
     assert not absent.ok
     assert "subscription_latency_seconds: no series for host=api1, api2, api3" in said(absent)
+
+    # Restore points of three earlier runs in the state store, their snapshots on the Redis
+    # primary's host: the upgrade below keeps two (intelgraph_restore_point_keep), its own and the
+    # newest of these, and deletes the others with their snapshots.
+    earlier = ["20261101T000000Z", "20261102T000000Z", "20261103T000000Z"]
+    for point in earlier:
+        snapshot = f"/var/backups/intelgraph/redis/{point}.rdb"
+        fleet.write("cache1", snapshot, b"REDIS0011", "0600")
+        manifest = {"id": point, "redis_snapshot": {"node": "cache1", "path": snapshot}}
+        fleet.write(
+            "tools1", f"{STATE_STORE}/restore-points/{point}/manifest.json", json.dumps(manifest), "0600"
+        )
 
     before = fleet_digest(fleet)
     controller_before = controller_files(fleet)
@@ -135,7 +147,7 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
                 "INTELGRAPH_SANDBOX_ROOT": env["INTELGRAPH_SANDBOX_ROOT"],
                 "PATH": env["PATH"],
             },
-            extravars={"intelgraph_window_minutes": 15},
+            extravars={"intelgraph_window_minutes": 15, "intelgraph_restore_point_keep": 2},
             quiet=True,
             timeout=1200,
         )
@@ -240,6 +252,20 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
     assert status == 403
 
     check_validation(fleet, report, strict, blind)
+
+    # Retention: the run kept its own restore point and the newest earlier one, and deleted the
+    # two older ones with their snapshots on cache1.
+    points = fleet.restore_points()
+    captured = [p for p in points if p not in earlier]
+    assert sorted(points) == sorted([*captured, earlier[2]]) and len(captured) == 1, points
+    snapshots = fleet.inspect("cache1", tuple(f"/var/backups/intelgraph/redis/{p}.rdb" for p in earlier))
+    assert [
+        p for p in earlier if snapshots.data(f"/var/backups/intelgraph/redis/{p}.rdb") is None
+    ] == earlier[:2]
+    assert (
+        f"Restore points kept in {STATE_STORE}/restore-points on tools1: {captured[0]}, {earlier[2]} (the newest 2, "
+        f"restore_point_keep); deleted, with their Redis snapshots: {earlier[1]}, {earlier[0]}." in said(run)
+    )
 
     # 4. plan.yml after it: nothing to do, and the batch cost now measured by the run's ledger.
     ledgers = [p for p in fleet.store_files() if p.startswith(f"ledger/{TARGET}.") and p.endswith(".json")]
@@ -347,7 +373,7 @@ def lock_id(run_output: str) -> str:
     return found.group(1)
 
 
-def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger(
+def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back(
     deployed: Fleet, tmp_path: Path
 ) -> None:
     """Two operators start the upgrade at the same moment from two controllers (this checkout,
@@ -356,7 +382,9 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
     controller is killed mid-rollout. The other controller then still finds the lock (it cannot
     tell that run is gone) and stops, saying how to break it; a break that names another run
     changes nothing either. The winner's own controller takes the lock over, saying so, and
-    resumes from its run ledger: every host moved once, no request failed, no event lost."""
+    resumes from its run ledger: every host moved once. Then the other controller rolls the
+    fleet back with the restore point the winner's runs kept in the state store on the fleet.
+    No request failed and no event was lost throughout."""
     fleet = deployed
     api = fleet.groups["api"]
     hosts = api + fleet.groups["ingest"]
@@ -364,6 +392,7 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
     assert fleet.run_lock() is None
     # This checkout's state directory may hold earlier runs' files (on a fleet of the same name).
     files_before = [state_files(fleet, c) for c in controllers]
+    points_before = set(fleet.restore_points())  # in the state store on the fleet
     started = time.time()
 
     with fleet.traffic() as stats, fleet.watch(fleet.haproxy_states) as samples:
@@ -377,8 +406,6 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
         first, refused = runs[1 - loser], runs[loser].wait()
         winner, other = controllers[1 - loser], controllers[loser]
         ledger_path = f"ledger/{TARGET}.json"  # in the state store on the fleet
-        points_dir = winner.state_dir(fleet) / "restore-points"
-        points_before = {Path(f).parts[1] for f in files_before[1 - loser] if f.startswith("restore-points/")}
         announcements = winner.state_dir(fleet) / "window" / "announcements.log"
         announced_before = (
             announcements.read_text().count("\n")
@@ -417,6 +444,20 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
         lock_after_refusals = fleet.run_lock()
 
         second = fleet.playbook("playbooks/upgrade.yml", controller=winner)
+        upgraded = {
+            "versions": fleet.versions(),
+            "haproxy": fleet.haproxy_states(),
+            "starts": {
+                h: fleet.unit_starts(h, SERVICES["api" if h in api else "ingest"], started) for h in hosts
+            },
+            "api1_started": fleet.unit_started("api1", SERVICES["api"]),
+            "other_files": state_files(fleet, other),
+            "points": set(fleet.restore_points()) - points_before,
+        }
+
+        # The other controller rolls the fleet back: it finds the restore point the winner's
+        # runs kept in the state store on the fleet (nothing of it is on this controller).
+        rolled_back = fleet.playbook("playbooks/rollback.yml", controller=other)
 
     # The race: one run holds the lock; the other stopped at its first task and changed nothing.
     output = first.log.read_text()
@@ -447,7 +488,7 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
     )
     assert lock_after_refusals == holder
     # No window record, announcement or restore point on that controller.
-    assert state_files(fleet, other) == files_before[loser]
+    assert upgraded["other_files"] == files_before[loser]
 
     assert first.proc.returncode == -signal.SIGKILL
     assert "PLAY RECAP" not in output  # it was stopped mid-run
@@ -480,17 +521,31 @@ def test_two_controllers_at_once_then_the_killed_one_resumes_from_the_run_ledger
     assert states_killed["api2"].startswith(("DRAIN", "MAINT")), states_killed
     moved_again = "api2 was left out by the interrupted run and does not answer ready" in text
     assert "lb1 had api2 " in text or moved_again
-    assert fleet.unit_started("api1", SERVICES["api"]) == api1_started  # the canary was not restarted again
-    points = {p.name for p in points_dir.iterdir()} - points_before - {"latest"}
-    assert points == {point}  # one restore point, from before the upgrade changed anything
+    assert upgraded["api1_started"] == api1_started  # the canary was not restarted again
+    assert upgraded["points"] == {point}  # one restore point, from before the upgrade changed anything
 
     # Every host restarted once (api2 twice if the killed run had restarted it before it died).
-    starts = {h: fleet.unit_starts(h, SERVICES["api" if h in api else "ingest"], started) for h in hosts}
+    starts = upgraded["starts"]
     assert starts == {h: 2 if h == "api2" and moved_again else 1 for h in hosts}, starts
 
-    # Every host on the target, every API host in service, and nothing lost across both runs.
-    assert fleet.versions() == dict.fromkeys(hosts, TARGET)
+    # Every host on the target, every API host in service.
+    assert upgraded["versions"] == dict.fromkeys(hosts, TARGET)
+    assert upgraded["haproxy"] == dict.fromkeys(api, "UP")
+
+    # The rollback from the other controller used that restore point, from the state store, and
+    # put every host back; it too took and released the run lock.
+    assert rolled_back.ok, f"the rollback from the other controller failed, see {rolled_back.log}"
+    back = said(rolled_back)
+    assert (
+        f"Restore point {point} (/var/lib/intelgraph-ops/restore-points/{point}): {len(hosts)} hosts" in back
+    )
+    assert f"Rolling back to {PREVIOUS} from restore point {point}" in back
+    assert "The run lock on tools1 is released: the fleet is free for the next run." in back
+    assert fleet.run_lock() is None
+    assert fleet.versions() == dict.fromkeys(hosts, PREVIOUS)
     assert fleet.haproxy_states() == dict.fromkeys(api, "UP")
+
+    # Nothing lost across the three runs, and no request failed.
     assert stats["requests_sent"] > 100
     assert stats["requests_failed"] == 0, stats["failures"]
     seen = lb_states(samples)

@@ -10,6 +10,7 @@ secrets of its own."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 import time
@@ -23,7 +24,7 @@ from checks import SERVICES, assert_every_event_applied_once_or_dead_lettered, f
 from scratch_redis import scratch_redis
 from webhook import webhook_receiver
 
-from sandbox import Fleet, PlaybookRun, http_get
+from sandbox import STATE_STORE, Fleet, PlaybookRun, http_get
 
 BACKUPS = "/var/backups/intelgraph"
 TOKEN = "e2e-webhook-token-3f9a"
@@ -36,11 +37,6 @@ def flat(run: PlaybookRun) -> str:
 
 def plays(run: PlaybookRun) -> list[str]:
     return re.findall(r"^PLAY \[(.+?)\] \*", run.output, re.MULTILINE)
-
-
-def restore_points(fleet: Fleet) -> list[str]:
-    base = state_dir(fleet) / "restore-points"
-    return sorted(p.name for p in base.iterdir() if p.name != "latest") if base.exists() else []
 
 
 def redis_dump(client: redis.Redis) -> dict[str, bytes]:
@@ -65,21 +61,26 @@ def parse_time(text: str) -> datetime.datetime:
 
 
 def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dict[str, Any]:
-    """The restore point holds the versions and env files of `before`, and no secret."""
-    rp = state_dir(fleet) / "restore-points" / rp_id
-    manifest = json.loads((rp / "manifest.json").read_text())
-    assert manifest["id"] == rp_id
-    assert (state_dir(fleet) / "restore-points" / "latest").resolve() == rp.resolve()
+    """The restore point, in the state store on the fleet, holds the versions and env files of
+    `before`, and no secret; its directories are mode 0700 and its files 0600, root's."""
+    rp = f"restore-points/{rp_id}"
     hosts = fleet.groups["api"] + fleet.groups["ingest"]
+    copies = [f"{rp}/env/{h}/{'api' if h in fleet.groups['api'] else 'ingest'}.env" for h in hosts]
+    found = fleet.store_read(rp, f"{rp}/manifest.json", "restore-points/latest", *copies)
+    manifest = json.loads(found[f"{rp}/manifest.json"]["data"])
+    assert manifest["id"] == rp_id
+    assert found["restore-points/latest"]["target"] == found[rp]["target"] == f"{STATE_STORE}/{rp}"
     assert sorted(manifest["hosts"]) == sorted(hosts)
     for host in hosts:
         entry = manifest["hosts"][host]
         service = "api" if host in fleet.groups["api"] else "ingest"
         assert entry["version"] == before["versions"][host] == "24.0.0"
         assert entry["current"] == before["links"][host]
-        assert (rp / entry["env_file"]["copy"]).read_bytes() == before["files"][
-            (host, f"/etc/intelgraph/{service}.env")
-        ]
+        assert entry["env_file"]["copy"] == f"env/{host}/{service}.env"
+        assert (
+            found[f"{rp}/{entry['env_file']['copy']}"]["data"]
+            == before["files"][(host, f"/etc/intelgraph/{service}.env")]
+        )
         assert (entry["env_file"]["mode"], entry["env_file"]["owner"], entry["env_file"]["group"]) == (
             "0640",
             "root",
@@ -87,9 +88,18 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
         )
         assert entry["secrets_file"]["copied"] is False and entry["secrets_file"]["exists"] is True
     assert "is not copied" in manifest["secrets"]
-    assert not [p for p in rp.rglob("*") if p.name == "secrets.env"]
-    everything = b"".join(p.read_bytes() for p in rp.rglob("*") if p.is_file())
-    assert fleet.redis_password.encode() not in everything and fleet.db_password.encode() not in everything
+    files = sorted(path for path in fleet.store_files() if path.startswith(f"{rp}/"))
+    assert files == sorted([f"{rp}/manifest.json", *copies])  # no secrets.env, no snapshot
+    dirs = [rp, f"{rp}/env", *(f"{rp}/env/{h}" for h in hosts)]
+    for path, info in fleet.store_read(*dirs, *files).items():
+        assert (info["mode"], info["user"], info["group"]) == (
+            0o700 if path in dirs else 0o600,
+            "root",
+            "root",
+        ), path
+        if "data" in info:
+            assert fleet.redis_password.encode() not in info["data"]
+            assert fleet.db_password.encode() not in info["data"]
     return manifest
 
 
@@ -153,7 +163,7 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
     deployed: Fleet, tmp_path: Path, extra_vars: dict, host_vars: dict, named: list[str]
 ) -> None:
     before = fleet_digest(deployed, streams=False)
-    points = restore_points(deployed)
+    points = deployed.restore_points()
     # host_vars as an inventory of their own beside the fleet's (ansible-playbook -i ... -i ...).
     inventory = tmp_path / "host_vars.yml"
     inventory.write_text(json.dumps({"all": {"hosts": host_vars}}))
@@ -172,14 +182,14 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
     assert plays(run) == ["Pre-check | inputs and the run lock"]  # stopped before it took the lock
     assert "Take the run lock" not in run.output and deployed.run_lock() is None
     assert receiver.messages == [], "no window may be announced for a run that never starts"
-    assert restore_points(deployed) == points
+    assert deployed.restore_points() == points
     assert fleet_digest(deployed, streams=False) == before
 
 
 @pytest.mark.keeps_fleet
 def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> None:
     before = fleet_digest(deployed, streams=False)
-    points = restore_points(deployed)
+    points = deployed.restore_points()
     run = deployed.playbook("playbooks/upgrade.yml", "--check", "--diff", "--tags", "precheck,config")
     assert run.ok, f"check mode failed, see {run.log}"
     for service in ("api", "ingest"):
@@ -194,7 +204,7 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
     assert "Check mode: no restore point is captured." in run.output
     assert deployed.redis_password not in run.output and deployed.db_password not in run.output
     assert "intelgraph.ops.intelgraph_workspace" not in run.output  # the migrate phase was left out
-    assert restore_points(deployed) == points
+    assert deployed.restore_points() == points
     assert fleet_digest(deployed, streams=False) == before
 
 
@@ -315,7 +325,17 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         manifest = check_restore_point(deployed, opened["window_id"], before)
         snapshot = manifest["redis_snapshot"]
         assert snapshot["node"] == primary and snapshot["aof_enabled"] is False
-        rdb = state_dir(deployed) / "restore-points" / opened["window_id"] / snapshot["file"]
+        # The snapshot stays on the primary's host, root's only, its SHA-256 in the manifest.
+        assert snapshot["path"] == f"{BACKUPS}/redis/{opened['window_id']}.rdb"
+        kept = deployed.inspect(primary, (f"{BACKUPS}/redis", snapshot["path"]))
+        assert (kept.paths[f"{BACKUPS}/redis"]["mode"], kept.paths[snapshot["path"]]["mode"]) == (
+            0o700,
+            0o600,
+        )
+        assert kept.paths[snapshot["path"]]["user"] == "root"
+        assert hashlib.sha256(kept.data(snapshot["path"])).hexdigest() == snapshot["sha256"]
+        rdb = tmp_path / "snapshot.rdb"
+        rdb.write_bytes(kept.data(snapshot["path"]))
         loaded = load_snapshot(rdb, tmp_path / "scratch")
         assert {k: v for k, v in loaded.items() if k not in expiring} == {
             k: v for k, v in cache_before.items() if k not in expiring

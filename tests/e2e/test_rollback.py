@@ -145,7 +145,7 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert set(fleet.haproxy_states().values()) == {"UP"}
     assert served_after == set(api)
     assert env_files(fleet) == env_before
-    manifest = json.loads((state / "restore-points/latest/manifest.json").read_text())
+    manifest = fleet.store_json("restore-points/latest/manifest.json")  # in the state store on the fleet
     assert manifest["feature_toggles"]["toggles"] == toggles_before == toggles(fleet) == {"e2e_flag": "on"}
     assert "set none, deleted residency_guard, rps_limiter." in text  # the toggles 24.1 created on start
     assert workspace.linked_to == f"/opt/intelgraph/releases/{PREVIOUS}"

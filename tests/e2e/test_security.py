@@ -9,6 +9,7 @@ same inputs once more change nothing."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 import redis
 import yaml
-from checks import SERVICES, fleet_digest, state_dir
+from checks import SERVICES, fleet_digest
 from scratch_redis import scratch_redis
 from test_precheck import (
     check_restore_point,
@@ -165,7 +166,12 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         assert manifest["feature_toggles"]["toggles"] == {"legacy_export": "off"}
         snapshot = manifest["redis_snapshot"]
         assert snapshot["aof_enabled"] is True
-        rdb = state_dir(fleet) / "restore-points" / opened["window_id"] / snapshot["file"]
+        kept = fleet.inspect(snapshot["node"], (snapshot["path"],)).data(
+            snapshot["path"]
+        )  # on the primary's host
+        assert kept is not None and hashlib.sha256(kept).hexdigest() == snapshot["sha256"]
+        rdb = tmp_path / "snapshot.rdb"
+        rdb.write_bytes(kept)
         loaded = load_snapshot(rdb, tmp_path / "scratch")
         assert keys_before <= set(loaded)
         with scratch_redis(tmp_path / "again", dbfilename="x.rdb") as scratch:
@@ -230,7 +236,8 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
 
         # 1. Nothing the runs wrote on the controller holds a secret: their outputs (the first
         #    at -vvv), the logs of every playbook (.sandbox/logs), the reports, the state dir
-        #    (window record, restore point with its Redis snapshot), the traffic generator's files.
+        #    (window record), the traffic generator's files. The restore point is not there: it
+        #    is in the state store on the fleet (2. below).
         for name, needle in needles.items():
             for each in (busy, run, again):
                 assert needle.decode() not in each.output, f"{name} in the output of {each.log}"
@@ -250,20 +257,23 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
             f".sandbox/{fleet.name}-traffic.json",
         ):
             assert expected in names, f"{expected} was not written, so it was not searched"
-        restore_point = [n for n in names if n.startswith(f"{state}/restore-points/")]
-        assert any(n.endswith("manifest.json") for n in restore_point)
-        assert any(n.endswith(".rdb") for n in restore_point)
-        assert any(n.endswith(".env") for n in restore_point)
+        assert not [n for n in names if n.startswith(f"{state}/restore-points/")]
         assert holding(written, needles) == {}
 
         # 2. Nor any host's logs, journal or scratch space (Ansible modules log their arguments
         #    to the journal, with no_log options masked), nor what the services export, nor the
-        #    state store (run lock, ledger).
-        assert fleet.store_files(), "the state store holds nothing, so it was not searched"
+        #    state store (run lock, ledger, restore point), nor the Redis snapshot kept on the
+        #    primary's host.
+        stored = fleet.store_files()
+        point = f"restore-points/{opened['window_id']}"
+        assert f"{point}/manifest.json" in stored and any(p.startswith(f"{point}/env/") for p in stored), (
+            stored
+        )
         for host in [h for group in fleet.groups.values() for h in group]:
             on_host = fleet.host(host)
             patterns = [f"-e{v}" for v in secret.values()]
             paths = HOST_PATHS + ([STATE_STORE] if host == fleet.groups["tools"][0] else [])
+            paths += [snapshot["path"]] if host == snapshot["node"] else []
             grep = on_host.run("grep -rlaF" + " %s" * (len(patterns) + len(paths)), *patterns, *paths)
             assert grep.rc == 1 and grep.stdout == "", f"{host}: {grep.stdout} {grep.stderr}"
             journal = on_host.run("journalctl --no-pager -o cat").stdout

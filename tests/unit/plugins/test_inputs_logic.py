@@ -18,6 +18,7 @@ GOOD: dict[str, Any] = {
     "intelgraph_cache_ttl_seconds": 300,
     "intelgraph_trace_sampling_ratio": 0.1,
     "intelgraph_window_minutes": 15,
+    "intelgraph_restore_point_keep": 5,
     "intelgraph_window_deadline": "",
     "intelgraph_window_webhook_url": "",
     "intelgraph_window_webhook_token": "",
@@ -124,6 +125,11 @@ def test_the_defaults_are_good() -> None:
         (
             {"intelgraph_window_minutes": 0},
             "intelgraph_window_minutes=0: the window length in minutes must be",
+        ),
+        # Keeping no restore point would delete the one a rollback needs.
+        (
+            {"intelgraph_restore_point_keep": 0},
+            "intelgraph_restore_point_keep=0: the number of restore points to keep must be a positive integer",
         ),
     ],
 )

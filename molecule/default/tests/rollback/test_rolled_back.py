@@ -7,10 +7,8 @@ request failed through the upgrade and the rollback."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from checks import env_files, in_service, state_dir, toggles
+from checks import env_files, in_service, toggles
 from scenario import FLEET, PREVIOUS, kept
 
 from sandbox import PORTS
@@ -58,7 +56,7 @@ def test_the_workspace_is_back_on_the_previous_release() -> None:
 
 @pytest.mark.parametrize("host", FLEET.groups["cache"])
 def test_toggles_and_cache_are_as_the_restore_point_had_them(host: str) -> None:
-    manifest = json.loads((state_dir(FLEET) / "restore-points/latest/manifest.json").read_text())
+    manifest = FLEET.store_json("restore-points/latest/manifest.json")  # in the state store on the fleet
     kept_toggles = manifest["feature_toggles"]
     assert toggles(FLEET, kept_toggles["prefix"], host) == kept_toggles["toggles"]
     client = FLEET.redis(host)
