@@ -33,7 +33,7 @@ from checks import (
 )
 from test_rollout import BROKEN_API, PREVIOUS, TARGET
 
-from sandbox import Fleet
+from sandbox import STATE_STORE, Fleet
 
 # The rollback's drain once every worker is quiesced (roles/rollback/tasks/quiesce.yml).
 QUIESCE_DRAIN = "intelgraph.ops.rollback : Wait until every delivered message is acknowledged or failed and pending a retry"
@@ -203,6 +203,27 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert "covers the protected key or prefix 'intelgraph:ingest:dlq'" in said(covering)
     assert re.findall(r"^PLAY \[(.+?)\]", covering.output, re.MULTILINE) == ["Rollback | restore point"]
     assert covering.changed_hosts() == []
+
+    # A restore point a killed capture left without its manifest is never used; and with the
+    # cache, a restore point whose Redis snapshot is gone from the primary's host is refused.
+    # Both stop before anything changes, saying what and how to go on.
+    half_id = "20261101T000000Z"
+    fleet.write("tools1", f"{STATE_STORE}/restore-points/{half_id}/env/api1/api.env", "RPS_LIMIT=1\n", "0600")
+    half = fleet.playbook("playbooks/rollback.yml", extra_vars={"rollback_restore_point": half_id})
+    snapshot = fleet.store_json("restore-points/latest/manifest.json")["redis_snapshot"]
+    fleet.host(snapshot["node"]).check_output("mv %s %s.aside", snapshot["path"], snapshot["path"])
+    try:
+        gone = fleet.playbook("playbooks/rollback.yml", extra_vars={"rollback_restore_cache": True})
+    finally:
+        fleet.host(snapshot["node"]).check_output("mv %s.aside %s", snapshot["path"], snapshot["path"])
+    assert not half.ok and half.changed_hosts() == []
+    assert (
+        f"No restore point '{half_id}' in {STATE_STORE}/restore-points on tools1 (the directory has no "
+        "manifest.json: a run ended before it finished capturing it); nothing was changed." in said(half)
+    )
+    assert not gone.ok and gone.changed_hosts() == []
+    assert f"the Redis snapshot {snapshot['path']} on {snapshot['node']} is missing" in said(gone)
+    assert "nothing was changed" in said(gone) and "rollback_restore_cache=false" in said(gone)
     assert fleet_digest(fleet, streams=False) == settled
 
     # A rollback that fails after the workers were quiesced: ingest1's env file differs from the
