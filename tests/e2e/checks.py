@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,21 @@ def toggles(fleet: Fleet, prefix: str = TOGGLES, host: str | None = None) -> dic
     """The feature toggles on a cache host (the primary by default): {name without the prefix: value}."""
     client = fleet.redis(host)
     return {key[len(prefix) :]: client.get(key) for key in client.scan_iter(match=prefix + "*")}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Call predicate every 0.2 s (an OSError counts as not yet) until it gives a true value, and
+    return that value; fail the test, naming what it waited for, after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.2)
 
 
 def said(run: PlaybookRun) -> str:

@@ -31,6 +31,7 @@ from checks import (
     served_by,
     services,
     state_dir,
+    wait_until,
 )
 
 from sandbox import Fleet
@@ -55,19 +56,6 @@ def window_record(fleet: Fleet) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> float:
-    """Poll predicate until it is true; return the time it was."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return time.time()
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -131,11 +119,12 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
         after_down = services(fleet)
         window_down = window_record(fleet)
         fleet.host(db).check_output("systemctl start postgresql")
-        recovered_at = wait_until(
+        wait_until(
             lambda: set(fleet.haproxy_states().values()) == {"UP"},
             120,
             "HAProxy to have every API host UP again",
         )
+        recovered_at = time.time()
 
         # 3. Fixed: the upgrade runs again, to the end.
         rerun = fleet.playbook("playbooks/upgrade.yml")

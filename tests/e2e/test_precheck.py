@@ -13,14 +13,19 @@ import datetime
 import hashlib
 import json
 import re
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from checks import SERVICES, assert_every_event_applied_once_or_dead_lettered, fleet_digest, state_dir
+from checks import (
+    SERVICES,
+    assert_every_event_applied_once_or_dead_lettered,
+    fleet_digest,
+    state_dir,
+    wait_until,
+)
 from scratch_redis import scratch_redis
 from webhook import webhook_receiver
 
@@ -101,19 +106,6 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
             assert fleet.redis_password.encode() not in info["data"]
             assert fleet.db_password.encode() not in info["data"]
     return manifest
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def prometheus_rate(fleet: Fleet) -> float:
@@ -257,13 +249,13 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
     assert fleet_digest(deployed, streams=False) == before
 
     # Back as before: the replica follows its primary again, with the same keys.
-    wait_for(
+    wait_until(
         lambda: deployed.redis(replica).info("replication").get("master_link_status") == "up",
         90,
         f"{replica} to link to {primary} again",
     )
     assert deployed.redis(replica).info("replication")["role"] == "slave"
-    wait_for(
+    wait_until(
         lambda: deployed.redis(replica).dbsize() == deployed.redis(primary).dbsize(),
         30,
         "the replica to catch up",

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 import yaml
-from checks import SERVICES, fleet_digest
+from checks import SERVICES, fleet_digest, wait_until
 from scratch_redis import scratch_redis
 from test_precheck import (
     check_restore_point,
@@ -29,7 +29,6 @@ from test_precheck import (
     parse_time,
     prometheus_rate,
     redis_dump,
-    wait_for,
 )
 from webhook import webhook_receiver
 
@@ -123,7 +122,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         keys_before = {key for key in redis_dump(cache) if cache.ttl(key) == -1}
 
         with fleet.traffic(*with_secrets) as stats, webhook_receiver() as receiver:
-            wait_for(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
+            wait_until(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
             busy = fleet.playbook(
                 "playbooks/precheck.yml", *with_secrets, extra_vars={"intelgraph_traffic_max_rps": 0.5}
             )
@@ -227,7 +226,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         # The same inputs once more: every env file already holds them, so nothing changes anywhere.
         # Under traffic again: the run's validation judges the SLO gates on what Prometheus sees.
         with fleet.traffic(*with_secrets):
-            wait_for(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
+            wait_until(lambda: prometheus_rate(fleet) > 1.0, 180, "Prometheus to see the traffic")
             again = fleet.playbook("playbooks/upgrade.yml", *with_secrets, extra_vars=inputs)
         assert again.ok, f"second upgrade failed, see {again.log}"
         assert again.changed_hosts() == [], (
