@@ -427,9 +427,9 @@ class Fleet:
         )
 
     def inspect(self, host: str, paths: tuple[str, ...] = (), units: tuple[str, ...] = ()) -> HostReading:
-        """Paths and units of one host, read in one command on it (tools/inspect_host.py, run by
-        the host's own Python): for each path, None when it is not there, else its mode, owner,
-        group, target (`readlink -f`, for a link), entries (for a directory) or bytes (for a
+        """Paths and units of one host, read in one command on it (tests/e2e/inspect_host.py, run
+        by the host's own Python): for each path, None when it is not there, else its mode, owner,
+        group, target (`readlink -f`, for any path) and entries (for a directory) or bytes (for a
         file); for each unit, systemd's ActiveEnterTimestamp (as unit_started)."""
         request = json.dumps({"paths": list(paths), "units": list(units)})
         out = self.host(host).check_output("python3 -c %s %s", INSPECT_HOST.read_text(), request)
