@@ -78,3 +78,33 @@ def servers(rows: list[dict[str, str]], backend: str | None = None) -> dict[str,
 def in_service_except(backend_servers: dict[str, dict[str, Any]], excluded: list[str]) -> list[str]:
     """Names of the backend's servers in service, leaving out the excluded ones."""
     return sorted(name for name, s in backend_servers.items() if s["in_service"] and name not in excluded)
+
+
+# What taking a server out of a backend does next (haproxy_drain): nothing more, put it in
+# maintenance, stop sending it new requests, or wait for the sessions it holds.
+DONE, MAINTENANCE, DRAIN, WAIT = "done", "maintenance", "drain", "wait"
+
+
+def drain_step(status: str, sessions: int) -> str:
+    """The next step of taking a server with this `show stat` status and these current sessions out
+    of service without cutting a request: DONE once in maintenance; DRAIN while it takes new
+    requests; WAIT while it is draining (DRAIN, or NOLB) and still holds sessions; MAINTENANCE when
+    it holds none, or when HAProxy has it down already (it sends nothing to a server that is down,
+    and a server failing its checks never reaches DRAIN)."""
+    if status.startswith("MAINT"):
+        return DONE
+    if in_service(status):
+        return DRAIN
+    if status.startswith(("DRAIN", "NOLB")) and sessions > 0:
+        return WAIT
+    return MAINTENANCE
+
+
+def set_state(path: str, backend: str, server: str, state: str, timeout: float = 5.0) -> None:
+    """`set server <backend>/<server> state <state>` (ready, drain or maint); HAProxyError with
+    the runtime API's own words when it refuses."""
+    answer = runtime_command(path, f"set server {backend}/{server} state {state}", timeout).strip()
+    if answer:
+        raise HAProxyError(
+            f"runtime API {path} refused 'set server {backend}/{server} state {state}': {answer}"
+        )

@@ -1,4 +1,5 @@
-"""The collection's Redis modules against scratch Redis servers on loopback."""
+"""The collection's Redis and HAProxy modules against scratch servers on loopback; the tests import
+the collection's module_utils from the checkout, as the modules run them."""
 
 from __future__ import annotations
 
@@ -11,3 +12,4 @@ LINK = ROOT / ".collections/ansible_collections/intelgraph/ops"
 if not LINK.exists():
     LINK.parent.mkdir(parents=True, exist_ok=True)
     LINK.symlink_to("../../..")
+sys.path.insert(0, str(ROOT / ".collections"))

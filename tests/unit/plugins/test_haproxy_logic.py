@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._haproxy import (
+    DONE,
+    DRAIN,
+    MAINTENANCE,
+    WAIT,
     HAProxyError,
+    drain_step,
     in_service,
     in_service_except,
     parse_stat,
@@ -102,3 +107,23 @@ def test_runtime_command_talks_to_the_socket(tmp_path: Path) -> None:
 def test_runtime_command_names_the_socket_it_could_not_reach(tmp_path: Path) -> None:
     with pytest.raises(HAProxyError, match=r"admin\.sock"):
         runtime_command(str(tmp_path / "admin.sock"), "show stat")
+
+
+@pytest.mark.parametrize(
+    ("status", "sessions", "step"),
+    [
+        ("UP", 3, DRAIN),
+        ("UP 1/2", 0, DRAIN),
+        ("no check", 0, DRAIN),
+        ("DRAIN", 2, WAIT),
+        ("NOLB", 1, WAIT),
+        ("DRAIN", 0, MAINTENANCE),
+        # HAProxy sends nothing to a server that is down: no wait for its sessions.
+        ("DOWN", 1, MAINTENANCE),
+        ("DOWN 1/2", 0, MAINTENANCE),
+        ("MAINT", 0, DONE),
+        ("MAINT (via be_x/api1)", 0, DONE),
+    ],
+)
+def test_drain_step(status: str, sessions: int, step: str) -> None:
+    assert drain_step(status, sessions) == step
