@@ -18,19 +18,21 @@ description:
     phase is recorded in the returned window either way.
   - O(state=closed) closes the window with an O(outcome) and announces that, with the phases run and
     their timing. Closing a closed window does nothing.
-  - Every announcement is also appended, as a JSON line, to C(announcements.log) in O(record_dir),
-    and the window is kept there as C(window.json).
-  - When O(state=open) finds in O(record_dir) a window that is still open (its run was interrupted,
-    or stopped with every host of a play unreachable, before it could close it), that window is
-    closed first, as failed, and its end announced, so every window opened is also closed.
-  - Runs on the controller (delegate it to C(localhost)).
+  - O(state=open), O(state=check) and O(state=closed) return the window's record (RV(record)) without secrets,
+    that is the window, and each announcement made, as a line to append to the announcements' log. O(state=record) keeps them in
+    O(record_dir), on the host it runs on (the state store's host), as C(window.json) and
+    C(announcements.log); so the webhook is reached from the controller, and the record outlives it.
+  - When O(state=open) is given, as O(previous_window), a window still open (the record of a run
+    interrupted, or stopped with every host of a play unreachable, before it could close it), that window
+    is closed first, as failed, and its end announced, so every window opened is also closed.
+  - O(state=open), O(state=check) and O(state=closed) run on the controller (delegate them to C(localhost)).
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
 options:
   state:
     description: What to do with the window.
     type: str
-    choices: [open, check, closed]
+    choices: [open, check, closed, record]
     required: true
   release:
     description: The release the window is for (O(state=open)).
@@ -60,8 +62,20 @@ options:
     type: str
     default: ""
   window:
-    description: The window as returned by O(state=open) (O(state=check) and O(state=closed)).
+    description:
+      - The window as returned by O(state=open) (O(state=check) and O(state=closed)), or the RV(record)'s
+        window (O(state=record)).
     type: dict
+  previous_window:
+    description:
+      - The window the record of an earlier run holds (C(window.json)), if any (O(state=open)). Still open,
+        it is closed as failed and its end announced first.
+    type: dict
+  log:
+    description: The RV(record)'s announcements to append to C(announcements.log) (O(state=record)).
+    type: list
+    elements: dict
+    default: []
   phase:
     description: The phase about to start (O(state=check)).
     type: str
@@ -120,13 +134,13 @@ options:
     default: true
   record_dir:
     description:
-      - Directory on the controller keeping C(window.json) and C(announcements.log); empty keeps none.
+      - Directory keeping C(window.json) and C(announcements.log) (O(state=record)), on the host the module runs
+        on; made readable by its owner only (0700, files 0600).
     type: path
-    default: ""
 attributes:
   check_mode:
     support: full
-    description: In check mode nothing is sent or written; the window is computed and returned as it would be.
+    description: In check mode nothing is sent or written; the window and its record are computed and returned as they would be.
   diff_mode:
     support: none
     description: No diff.
@@ -145,10 +159,18 @@ EXAMPLES = r"""
       dashboard: https://grafana.example.net/d/intelgraph
     webhook_url: "{{ release_webhook_url }}"
     webhook_token: "{{ release_webhook_token }}"
-    record_dir: "{{ playbook_dir }}/../state/window"
   delegate_to: localhost
   run_once: true
   register: window
+
+- name: Keep the window's record in the state store
+  intelgraph.ops.maintenance_window:
+    state: record
+    window: "{{ window.record.window }}"
+    log: "{{ window.record.log }}"
+    record_dir: /var/lib/intelgraph-ops/window
+  delegate_to: tools1
+  run_once: true
 
 - name: Start the migrations only if they fit in the window
   intelgraph.ops.maintenance_window:
@@ -198,9 +220,15 @@ delivery:
   type: dict
 abandoned:
   description:
-    - The window an earlier run left open in O(record_dir), now closed as failed (O(state=open)),
+    - The window an earlier run left open (O(previous_window)), now closed as failed (O(state=open)),
       and whether the webhook accepted the announcement of its end.
   returned: when O(state=open) found such a window
+  type: dict
+record:
+  description:
+    - What O(state=record) keeps, without secrets - C(window), the window, and C(log), the announcements this
+      run made (each with C(logged_at), Unix time), in the order made.
+  returned: with O(state=open), O(state=check) and O(state=closed)
   type: dict
 fits:
   description: Whether the phase may start (O(state=check)).
@@ -276,45 +304,45 @@ def deliver(module: AnsibleModule, message: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def keep_record(module: AnsibleModule, window: dict[str, Any], message: dict[str, Any] | None) -> None:
-    """window.json and announcements.log in record_dir."""
-    record_dir = module.params["record_dir"]
-    if not record_dir or module.check_mode:
-        return
+def logged(result: dict[str, Any], message: dict[str, Any]) -> None:
+    """Add an announcement made to the record's log, without secrets."""
+    result.setdefault("record", {"log": []})["log"].append(redact_data(dict(message, logged_at=time.time())))
+
+
+def write_record(module: AnsibleModule) -> None:
+    """window.json and announcements.log in record_dir (state=record), readable by the owner only."""
+    params = module.params
+    record_dir = params["record_dir"]
+    if module.check_mode:
+        module.exit_json(changed=True)
     try:
-        os.makedirs(record_dir, mode=0o750, exist_ok=True)
+        os.makedirs(record_dir, mode=0o700, exist_ok=True)
+        os.chmod(record_dir, 0o700)
         path = os.path.join(record_dir, "window.json")
-        with open(os.open(path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as handle:
-            json.dump(redact_data(window), handle, indent=2, sort_keys=True)
+        with open(os.open(path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            json.dump(redact_data(params["window"]), handle, indent=2, sort_keys=True)
         os.replace(path + ".partial", path)
-        if message is not None:
-            log = os.path.join(record_dir, "announcements.log")
-            with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "a") as handle:
-                handle.write(
-                    json.dumps(redact_data(dict(message, logged_at=time.time())), sort_keys=True) + "\n"
-                )
+        log = os.path.join(record_dir, "announcements.log")
+        with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
+            for message in params["log"]:
+                handle.write(json.dumps(redact_data(message), sort_keys=True) + "\n")
     except OSError as exc:
         module.fail_json(
             msg=f"Cannot keep the window's record in {record_dir}: {exc}. Set a writable directory."
         )
+    module.exit_json(changed=True)
 
 
 def close_abandoned(module: AnsibleModule, now: float, result: dict[str, Any]) -> None:
-    """Close, as failed, the window an earlier run left open in record_dir, and announce that."""
-    record_dir = module.params["record_dir"]
-    if not record_dir:
-        return
-    try:
-        with open(os.path.join(record_dir, "window.json")) as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return
+    """Close, as failed, the window an earlier run left open (previous_window), and announce that."""
+    record = module.params["previous_window"]
     if not abandoned(record):
         return
     closed = close_window(record, "failed", ABANDONED_REASON, now)
     closing: dict[str, Any] = {}
     announce(module, closed, closing, required=False)
     result["abandoned"] = {"window": closed, "announced": closing["announced"]}
+    result["record"] = closing["record"]
     module.warn(
         f"Maintenance window {record.get('id')} (IntelGraph {record.get('release')}) was still open: "
         f"{ABANDONED_REASON}."
@@ -324,7 +352,7 @@ def close_abandoned(module: AnsibleModule, now: float, result: dict[str, Any]) -
 def announce(
     module: AnsibleModule, window: dict[str, Any], result: dict[str, Any], required: bool | None = None
 ) -> None:
-    """Announce the window's state: to the webhook when there is one, in the record always."""
+    """Announce the window's state: to the webhook when there is one, in the record's log always."""
     message = announcement(window, module.params["fleet"])
     result["announcement"] = message
     result["announced"] = False
@@ -345,13 +373,19 @@ def announce(
                     **result,
                 )
             module.warn(problem + " The window's end was only logged.")
-    keep_record(module, window, message)
+    logged(result, message)
+
+
+def recorded(result: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
+    """The result with the record of the window (without secrets) beside its log."""
+    result.setdefault("record", {"log": []})["window"] = redact_data(window)
+    return result
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["open", "check", "closed"], "required": True},
+            "state": {"type": "str", "choices": ["open", "check", "closed", "record"], "required": True},
             "release": {"type": "str"},
             "previous_release": {"type": "str", "default": ""},
             "minutes": {"type": "int", "default": 15},
@@ -359,6 +393,8 @@ def main() -> None:
             "links": {"type": "dict", "default": {}},
             "fleet": {"type": "str", "default": ""},
             "window": {"type": "dict"},
+            "previous_window": {"type": "dict"},
+            "log": {"type": "list", "elements": "dict", "default": []},
             "phase": {"type": "str"},
             "expected_seconds": {"type": "float", "default": 0},
             "outcome": {"type": "str", "choices": ["succeeded", "failed"], "default": "succeeded"},
@@ -372,16 +408,19 @@ def main() -> None:
             "retry_delay": {"type": "float", "default": 2},
             "timeout": {"type": "float", "default": 10},
             "announce_required": {"type": "bool", "default": True},
-            "record_dir": {"type": "path", "default": ""},
+            "record_dir": {"type": "path"},
         },
         required_if=[
             ("state", "open", ["release"]),
             ("state", "check", ["window", "phase"]),
             ("state", "closed", ["window"]),
+            ("state", "record", ["window", "record_dir"]),
         ],
         supports_check_mode=True,
     )
     params = module.params
+    if params["state"] == "record":
+        write_record(module)
     if params["webhook_url"] and not webhook_url_ok(params["webhook_url"]):
         module.fail_json(
             msg=f"webhook_url {shown_webhook(params['webhook_url'])} is not an http:// or https:// URL "
@@ -405,13 +444,13 @@ def main() -> None:
             close_abandoned(module, now, result)
             result.update(changed=True, window=window, remaining_seconds=remaining(window, now))
             announce(module, window, result)
-            module.exit_json(**result)
+            module.exit_json(**recorded(result, window))
 
         window = params["window"]
         if params["state"] == "check":
             fits, window = check_phase(window, params["phase"], params["expected_seconds"], now)
             result.update(window=window, fits=fits, remaining_seconds=round(remaining(window, now), 1))
-            keep_record(module, window, None)
+            recorded(result, window)
             if not fits:
                 module.fail_json(
                     msg=refusal(window, params["phase"], params["expected_seconds"], now), **result
@@ -424,7 +463,7 @@ def main() -> None:
         window = close_window(window, params["outcome"], params["reason"], now)
         result.update(changed=True, window=window, remaining_seconds=round(remaining(window, now), 1))
         announce(module, window, result)
-        module.exit_json(**result)
+        module.exit_json(**recorded(result, window))
     except WindowError as exc:
         module.fail_json(msg=f"Maintenance window: {exc}.")
     except (KeyError, TypeError, ValueError) as exc:

@@ -16,7 +16,6 @@ config phase (test_precheck.py); a broken migration and a held migration lock
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +29,6 @@ from checks import (
     said,
     served_by,
     services,
-    state_dir,
     wait_until,
 )
 
@@ -51,10 +49,10 @@ def env_files(fleet: Fleet) -> dict[str, str]:
 
 
 def window_record(fleet: Fleet) -> dict[str, Any]:
-    path = state_dir(fleet) / "window" / "window.json"
+    """The window's record in the state store on the fleet ({} when there is none yet)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return fleet.store_json("window/window.json") or {}
+    except ValueError:  # being written
         return {}
 
 

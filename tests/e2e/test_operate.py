@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import ansible_runner
 import pytest
@@ -160,8 +161,23 @@ def test_plan_check_mode_and_the_upgrade_through_ansible_runner_rolled_out_under
         run = PlaybookRun(["ansible-runner", "playbooks/upgrade.yml"], runner.rc, ANSI.sub("", stdout), log)
         assert runner.status == "successful", stdout[-4000:]
         assert runner.rc == 0
-        # The upgrade's report, read before validate.yml below writes its own in its place.
+        # The upgrade's report, read before validate.yml below writes its own in its place; the
+        # state store on the fleet keeps the same, readable by root only.
         report = read_report(report_dir)
+        stored = fleet.store_read(
+            "reports",
+            f"reports/{TARGET}",
+            f"reports/{TARGET}/release-report.json",
+            f"reports/{TARGET}/release-report.md",
+        )
+        assert {path: (seen or {}).get("mode") for path, seen in stored.items()} == {
+            "reports": 0o700,
+            f"reports/{TARGET}": 0o700,
+            f"reports/{TARGET}/release-report.json": 0o600,
+            f"reports/{TARGET}/release-report.md": 0o600,
+        }
+        assert json.loads(stored[f"reports/{TARGET}/release-report.json"]["data"]) == report[0]
+        assert stored[f"reports/{TARGET}/release-report.md"]["data"].decode() == report[1]
         strict = fleet.playbook(
             "playbooks/validate.yml", extra_vars={"validate_window": 10, "validate_read_p95_target": 0.000001}
         )
@@ -364,6 +380,12 @@ def state_files(fleet: Fleet, controller: Controller) -> dict[str, float]:
     return {str(p.relative_to(base)): p.stat().st_mtime for p in base.rglob("*") if p.is_file()}
 
 
+def store_announcements(fleet: Fleet) -> list[dict[str, Any]]:
+    """The announcements the state store's window record has logged, oldest first."""
+    log = fleet.store_read("window/announcements.log")["window/announcements.log"]
+    return [json.loads(line) for line in log["data"].decode().splitlines()] if log else []
+
+
 def lock_id(run_output: str) -> str:
     """The run id a run took the run lock as (its "This run holds the run lock" line)."""
     found = re.search(
@@ -392,6 +414,7 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
     assert fleet.run_lock() is None
     # This checkout's state directory may hold earlier runs' files (on a fleet of the same name).
     files_before = [state_files(fleet, c) for c in controllers]
+    announced_before = len(store_announcements(fleet))  # the window's record is in the store too
     points_before = set(fleet.restore_points())  # in the state store on the fleet
     started = time.time()
 
@@ -406,12 +429,6 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
         first, refused = runs[1 - loser], runs[loser].wait()
         winner, other = controllers[1 - loser], controllers[loser]
         ledger_path = f"ledger/{TARGET}.json"  # in the state store on the fleet
-        announcements = winner.state_dir(fleet) / "window" / "announcements.log"
-        announced_before = (
-            announcements.read_text().count("\n")
-            if "window/announcements.log" in files_before[1 - loser]
-            else 0
-        )
 
         # Wait until the canary api1 is moved (the ledger says so) and HAProxy has taken the
         # next host, api2, out of service, then kill the winner's controller.
@@ -487,8 +504,13 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
         in said(misbroken)
     )
     assert lock_after_refusals == holder
-    # No window record, announcement or restore point on that controller.
+    # No window record, announcement or restore point on either controller.
     assert upgraded["other_files"] == files_before[loser]
+    assert not [
+        p
+        for p in state_files(fleet, winner)
+        if p.startswith(("window/", "restore-points/")) and p not in files_before[1 - loser]
+    ]
 
     assert first.proc.returncode == -signal.SIGKILL
     assert "PLAY RECAP" not in output  # it was stopped mid-run
@@ -553,18 +575,22 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
     assert min(len(in_service(states)) for states in seen) >= 2
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
 
-    # One window at a time: the killed run's, left open, was closed as failed and that announced by
-    # the second run before it opened its own; the second run's window closed as succeeded.
-    messages = [json.loads(line) for line in announcements.read_text().splitlines()[announced_before:]]
+    # One window at a time, from either controller, in the one record on the fleet: the killed
+    # run's, left open, was closed as failed and that announced by the second run before it
+    # opened its own; the second run's window closed as succeeded; then the other controller's
+    # rollback opened and closed its own.
+    messages = store_announcements(fleet)[announced_before:]
     events = [(m["window_id"], m["event"], m.get("outcome")) for m in messages]
-    killed_window, resumed_window = events[0][0], events[2][0]
+    killed_window, resumed_window, rollback_window = events[0][0], events[2][0], events[4][0]
     assert events == [
         (killed_window, "window_opened", None),
         (killed_window, "window_closed", "failed"),
         (resumed_window, "window_opened", None),
         (resumed_window, "window_closed", "succeeded"),
+        (rollback_window, "window_opened", None),
+        (rollback_window, "window_closed", "succeeded"),
     ], events
-    assert killed_window != resumed_window
+    assert len({killed_window, resumed_window, rollback_window}) == 3
     assert "the run that opened it ended without closing it" in messages[1]["reason"]
     assert f"Maintenance window {killed_window} (IntelGraph {TARGET}) was still open" in text
 

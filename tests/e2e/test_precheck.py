@@ -23,7 +23,6 @@ from checks import (
     SERVICES,
     assert_every_event_applied_once_or_dead_lettered,
     fleet_digest,
-    state_dir,
     wait_until,
 )
 from scratch_redis import scratch_redis
@@ -303,7 +302,7 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         assert [p["phase"] for p in closed["phases"]] == ["precheck"]
         assert all(m.headers["Authorization"] == f"Bearer {TOKEN}" for m in receiver.messages)
 
-        record = json.loads((state_dir(deployed) / "window" / "window.json").read_text())
+        record = deployed.store_json("window/window.json")
         assert (
             record["id"] == opened["window_id"]
             and record["state"] == "closed"

@@ -28,7 +28,6 @@ from checks import (
     produce_poison,
     said,
     served_by,
-    state_dir,
     toggles,
 )
 from test_rollout import BROKEN_API, PREVIOUS, TARGET
@@ -82,7 +81,6 @@ def dead_letters(fleet: Fleet, event_id: str) -> list[dict[str, Any]]:
 def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_workers(deployed: Fleet) -> None:
     fleet = deployed
     api, ingest = fleet.groups["api"], fleet.groups["ingest"]
-    state = state_dir(fleet)
     assert set(fleet.versions().values()) == {PREVIOUS}
     fleet.redis().set(TOGGLES + "e2e_flag", "on")
     env_before, toggles_before = env_files(fleet), toggles(fleet)
@@ -152,7 +150,7 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     for host in ingest:
         status, body = fleet.http(host, 9101, "/status")
         assert status == 200 and body["version"] == PREVIOUS and body["quiesced"] is False, body
-    window = json.loads((state / "window/window.json").read_text())
+    window = fleet.store_json("window/window.json")  # in the state store on the fleet
     assert window["state"] == "closed" and window["outcome"] == "failed", window
     assert "rolled back" in json.dumps(window)
 
@@ -259,7 +257,7 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
         "Rollback | resume the ingest workers after a failure",
         "Rollback | close the maintenance window",
     ]
-    window = json.loads((state / "window" / "window.json").read_text())
+    window = fleet.store_json("window/window.json")
     assert window["state"] == "closed" and window["outcome"] == "failed", window
     assert "holds release 9.9.9" in window["reason"]
     assert {host: (status["quiesced"], status["version"]) for host, status in workers.items()} == {

@@ -113,15 +113,20 @@ def test_the_module_refuses_a_webhook_url_with_credentials_without_showing_them(
 
 def test_the_module_records_the_window_without_secrets(tmp_path: Path) -> None:
     links = {"dashboard": f"https://grafana.example.net/d/ig?token={SECRET}"}
-    result = run_module(
-        "maintenance_window",
-        {"state": "open", "release": "24.1.0", "links": links, "record_dir": str(tmp_path)},
-    )
+    result = run_module("maintenance_window", {"state": "open", "release": "24.1.0", "links": links})
     assert not result.get("failed"), result
     # (`invocation` echoes the options as given, which only -v shows.)
     assert SECRET not in json.dumps({k: v for k, v in result.items() if k != "invocation"})
+    # Kept as given back, secrets and all: the record still holds none.
+    window = dict(result["record"]["window"], links=links)
+    log = [dict(line, links=links) for line in result["record"]["log"]]
+    kept = run_module(
+        "maintenance_window", {"state": "record", "record_dir": str(tmp_path), "window": window, "log": log}
+    )
+    assert not kept.get("failed"), kept
     for name in ("window.json", "announcements.log"):
         assert SECRET not in (tmp_path / name).read_text()
+        assert "https://grafana.example.net/d/ig?token=***" in (tmp_path / name).read_text()
 
 
 @pytest.mark.parametrize(

@@ -279,11 +279,19 @@ def test_abandoned_is_a_window_still_open(record: dict | None, left_open: bool) 
 def test_opening_closes_the_window_an_interrupted_run_left_open(
     tmp_path: Any, webhook: SimpleNamespace
 ) -> None:
-    args = {"release": "24.1.0", "record_dir": str(tmp_path), "webhook_url": webhook.url}
+    args = {"release": "24.1.0", "webhook_url": webhook.url}
+    record = {"state": "record", "record_dir": str(tmp_path / "window")}
     first = run_module("maintenance_window", dict(args, state="open"))
     assert first["changed"] and "abandoned" not in first
-    # That run stops here, never closing its window; the next run opens another.
-    second = run_module("maintenance_window", dict(args, state="open"))
+    assert [line["event"] for line in first["record"]["log"]] == ["window_opened"]
+    kept = run_module(
+        "maintenance_window", dict(record, window=first["record"]["window"], log=first["record"]["log"])
+    )
+    assert kept["changed"] and not kept.get("failed"), kept
+    # That run stops here, never closing its window; the next run opens another, handed the
+    # record the first one kept.
+    previous = json.loads((tmp_path / "window/window.json").read_text())
+    second = run_module("maintenance_window", dict(args, state="open", previous_window=previous))
 
     assert second["abandoned"]["window"]["id"] == first["window"]["id"]
     assert second["abandoned"]["window"]["outcome"] == "failed"
@@ -293,11 +301,39 @@ def test_opening_closes_the_window_an_interrupted_run_left_open(
     events = [received[1]["event"] for received in webhook.received]
     assert events == ["window_opened", "window_closed", "window_opened"]
     assert webhook.received[1][1]["window_id"] == first["window"]["id"]
-    kept = json.loads((tmp_path / "window.json").read_text())
-    assert kept["state"] == "open" and kept["id"] == second["window"]["id"]
-    logged = [json.loads(line) for line in (tmp_path / "announcements.log").read_text().splitlines()]
+    assert [(line["event"], line.get("outcome")) for line in second["record"]["log"]] == [
+        ("window_closed", "failed"),
+        ("window_opened", None),
+    ]
+    run_module(
+        "maintenance_window", dict(record, window=second["record"]["window"], log=second["record"]["log"])
+    )
+    kept_now = json.loads((tmp_path / "window/window.json").read_text())
+    assert kept_now["state"] == "open" and kept_now["id"] == second["window"]["id"]
+    logged = [json.loads(line) for line in (tmp_path / "window/announcements.log").read_text().splitlines()]
     assert [(line["event"], line.get("outcome")) for line in logged] == [
         ("window_opened", None),
         ("window_closed", "failed"),
         ("window_opened", None),
     ]
+    # Readable by root only.
+    assert (tmp_path / "window").stat().st_mode & 0o777 == 0o700
+    for name in ("window.json", "announcements.log"):
+        assert (tmp_path / "window" / name).stat().st_mode & 0o777 == 0o600
+    # A window closed already is no abandoned one.
+    third = run_module(
+        "maintenance_window", dict(args, state="open", previous_window=second["abandoned"]["window"])
+    )
+    assert "abandoned" not in third
+
+
+def test_check_mode_records_nothing(tmp_path: Any) -> None:
+    opened = run_module("maintenance_window", {"state": "open", "release": "24.1.0"}, check=True)
+    assert opened["record"]["window"]["id"] == opened["window"]["id"]
+    kept = run_module(
+        "maintenance_window",
+        {"state": "record", "record_dir": str(tmp_path / "window"), **opened["record"]},
+        check=True,
+    )
+    assert kept["changed"] is True
+    assert not (tmp_path / "window").exists()
