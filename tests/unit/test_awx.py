@@ -1,8 +1,9 @@
-"""The execution environment AWX runs the playbooks in, as ansible-builder makes it: the build
-context that `ansible-builder create` writes from execution-environment.yml installs the pinned
-ansible-core and ansible-runner with a Python that ansible-core supports, and the Python
-libraries the collection's modules import. (The image itself is built from a registry this
-sandbox does not reach; what it would run is read from the Containerfile.)"""
+"""AWX as awx/ configures it. The execution environment, as ansible-builder makes it: the build
+context `ansible-builder create` writes from execution-environment.yml installs the pinned
+ansible-core and ansible-runner with a Python that ansible-core supports, and the libraries the
+collection's plugins import (the image itself is built from a registry this sandbox does not
+reach: what it would run is read from the Containerfile). The job templates: none limits tags.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from importlib.metadata import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +106,13 @@ def test_the_ee_has_the_libraries_the_plugins_import(context: Path, containerfil
         f"imported by the plugins, missing from the EE: {sorted(third_party - listed)}"
     )
     assert "RUN /output/scripts/assemble" in containerfile
+
+
+def test_no_awx_job_template_limits_tags() -> None:
+    """A run limited by tags keeps no run ledger (roles/run_ledger), so an AWX job that did
+    could not resume: the job templates leave phases out by variables instead."""
+    settings = yaml.safe_load((ROOT / "awx/settings.yml").read_text())
+    limited = [t["name"] for t in settings["awx_job_templates"] if {"job_tags", "skip_tags", "tags"} & set(t)]
+    assert limited == []
+    upgrade = next(t for t in settings["awx_job_templates"] if t["playbook"] == "playbooks/upgrade.yml")
+    assert upgrade["extra_vars"] == {"upgrade_validate": False}
