@@ -178,6 +178,38 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
 
 
 @pytest.mark.keeps_fleet
+def test_an_unreachable_state_host_stops_the_upgrade_at_its_first_task(
+    deployed: Fleet, tmp_path: Path
+) -> None:
+    """The state store's host refuses SSH (its port, in an inventory of its own beside the
+    fleet's, is one nothing listens on): the run stops at its first task, the run lock's, naming
+    the host, with nothing changed and no window announced."""
+    before = fleet_digest(deployed, streams=False)
+    tools = deployed.groups["tools"][0]
+    inventory = tmp_path / "unreachable.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {tools: {"ansible_port": 1}}}}))
+    with webhook_receiver() as receiver:
+        run = deployed.playbook(
+            "playbooks/upgrade.yml",
+            "-i",
+            str(inventory),
+            extra_vars={"intelgraph_window_webhook_url": receiver.url},
+        )
+    assert run.rc != 0, f"see {run.log}"
+    text = flat(run)
+    assert (
+        f"The state store's host {tools} (intelgraph_state_host) cannot be reached, so the run lock cannot be taken:"
+        in text
+    ), run.log
+    assert "Connection refused" in text and "Nothing was changed." in text
+    assert plays(run) == ["Pre-check | inputs and the run lock"]
+    assert list(run.recap()) == ["localhost"] and run.recap()["localhost"]["failed"] == 1
+    assert receiver.messages == []
+    assert deployed.run_lock() is None
+    assert fleet_digest(deployed, streams=False) == before
+
+
+@pytest.mark.keeps_fleet
 def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> None:
     before = fleet_digest(deployed, streams=False)
     points = deployed.restore_points()
