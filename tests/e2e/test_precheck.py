@@ -210,6 +210,29 @@ def test_an_unreachable_state_host_stops_the_upgrade_at_its_first_task(
 
 
 @pytest.mark.keeps_fleet
+def test_a_webhook_that_refuses_the_window_stops_the_upgrade_and_frees_the_lock(deployed: Fleet) -> None:
+    """The window cannot be announced (nothing listens at the webhook's address): the run stops
+    before the window opens, with nothing changed, and releases the run lock it took."""
+    before = fleet_digest(deployed, streams=False)
+    points = deployed.restore_points()
+    run = deployed.playbook(
+        "playbooks/upgrade.yml",
+        extra_vars={"intelgraph_window_webhook_url": "http://127.0.0.1:1/hook", "window_webhook_retries": 0},
+    )
+    assert run.rc != 0, f"see {run.log}"
+    text = flat(run)
+    assert (
+        "The webhook http://127.0.0.1:1/… did not take the announcement (window_opened) after 1 tries" in text
+    ), run.log
+    assert "Nothing was changed; fix the webhook (URL, token) or unset it to only log." in text
+    assert "The run lock on tools1 is released: the fleet is free for the next run." in text
+    assert deployed.run_lock() is None
+    assert plays(run)[-1] == "Upgrade | open the maintenance window"
+    assert deployed.restore_points() == points
+    assert fleet_digest(deployed, streams=False) == before
+
+
+@pytest.mark.keeps_fleet
 def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> None:
     before = fleet_digest(deployed, streams=False)
     points = deployed.restore_points()
