@@ -584,9 +584,10 @@ class Fleet:
         }
 
     def store_json(self, path: str) -> Any:
-        """A JSON file of the state store (path relative to it), or None when it is not there."""
-        held = self.host(self.groups["tools"][0]).file(f"{STATE_STORE}/{path}")
-        return json.loads(held.content_string) if held.exists else None
+        """A JSON file of the state store (path relative to it), or None when it is not there;
+        read in one command (store_read)."""
+        held = self.store_read(path)[path]
+        return json.loads(held["data"]) if held else None
 
     def store_read(self, *paths: str) -> dict[str, dict[str, Any] | None]:
         """Paths of the state store (relative to it), read on the state host in one command
