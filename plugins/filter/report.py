@@ -1,7 +1,7 @@
 # Copyright (c) IntelGraph SRE
 # Apache License 2.0 (see LICENSE)
-"""Filters of the release report: a gate's value as the release note prints it, and the
-report's link templates filled in."""
+"""Filters of the release report: a gate's value as the release note prints it, the report's
+link templates filled in, and the run's phase timings."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._window import phase_timings
 
 
 def format_gate_value(spec: dict[str, Any], gates: dict[str, Any]) -> str:
@@ -58,10 +59,30 @@ def awx_signoff(approval: dict[str, Any], workflow_job_id: Any = "") -> dict[str
     }
 
 
+def run_timings(
+    recorded: dict[str, Any] | None, window: dict[str, Any] | None, now: float
+) -> list[dict[str, Any]]:
+    """The rows of the report's timings: the phase_timer callback's (every play, and every host in
+    it) when it recorded this run (it wrote its file after the window opened), else the window's own
+    phases, each from its start to the next one's (the last to now), for a run without the callback
+    (an installed collection run without the project's ansible.cfg)."""
+    recorded = recorded or {}
+    window = window or {}
+    opened = window.get("started_at")
+    if recorded.get("rows") and (opened is None or float(recorded.get("updated", 0)) >= float(opened)):
+        return list(recorded["rows"])
+    closed = window.get("closed_at", now)
+    return [
+        {"phase": row["phase"], "host": None, "seconds": row["seconds"]}
+        for row in phase_timings(window, closed)
+    ]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "format_gate_value": format_gate_value,
             "url_template": url_template,
             "awx_signoff": awx_signoff,
+            "run_timings": run_timings,
         }

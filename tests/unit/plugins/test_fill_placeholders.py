@@ -13,6 +13,7 @@ from ansible_collections.intelgraph.ops.plugins.filter.fill_placeholders import 
 from ansible_collections.intelgraph.ops.plugins.filter.report import (
     awx_signoff,
     format_gate_value,
+    run_timings,
     url_template,
 )
 
@@ -94,3 +95,33 @@ def test_an_awx_approval_signs_for_its_role() -> None:
         "at": "2026-11-27T19:00:00Z",
         "ticket": "AWX workflow job 42",
     }
+
+
+WINDOW = {
+    "started_at": 1000.0,
+    "phases": [
+        {"phase": "precheck", "started": True, "at": "t0", "at_ts": 1000.0, "expected_seconds": 60},
+        {"phase": "config", "started": True, "at": "t1", "at_ts": 1010.5, "expected_seconds": 60},
+        {"phase": "rollout", "started": True, "at": "t2", "at_ts": 1030.0, "expected_seconds": 300},
+    ],
+}
+
+
+def test_run_timings_are_the_callbacks_when_it_recorded_this_run() -> None:
+    rows = [{"phase": "Upgrade | config", "host": None, "seconds": 19.5}]
+    assert run_timings({"updated": 1200.0, "rows": rows}, WINDOW, 1300.0) == rows
+
+
+def test_run_timings_come_from_the_window_without_the_callback() -> None:
+    expected = [
+        {"phase": "precheck", "host": None, "seconds": 10.5},
+        {"phase": "config", "host": None, "seconds": 19.5},
+        {"phase": "rollout", "host": None, "seconds": 270.0},
+    ]
+    assert run_timings(None, WINDOW, 1300.0) == expected
+    # A file the callback left from an earlier run (written before this window opened) is not this run's.
+    stale = {"updated": 900.0, "rows": [{"phase": "Upgrade | config", "host": None, "seconds": 1.0}]}
+    assert run_timings(stale, WINDOW, 1300.0) == expected
+    # A closed window: the last phase runs until the close.
+    assert run_timings({}, dict(WINDOW, closed_at=1100.0), 1300.0)[-1]["seconds"] == 70.0
+    assert run_timings({}, {}, 1300.0) == []
