@@ -18,10 +18,11 @@ description:
     phase is recorded in the returned window either way.
   - O(state=closed) closes the window with an O(outcome) and announces that, with the phases run and
     their timing. Closing a closed window does nothing.
-  - O(state=open), O(state=check) and O(state=closed) return the window's record (RV(record)) without secrets,
-    that is the window, and each announcement made, as a line to append to the announcements' log. O(state=record) keeps them in
-    O(record_dir), on the host it runs on (the state store's host), as C(window.json) and
-    C(announcements.log); so the webhook is reached from the controller, and the record outlives it.
+  - O(state=open), O(state=check) and O(state=closed) return the window's record (RV(record)) without
+    secrets, that is the window, and each announcement made, as a line to append to the announcements'
+    log. O(state=record) keeps them in O(record_dir), on the host it runs on (the state store's host), as
+    C(window.json) and C(announcements.log); so the webhook is reached from the controller, and the record
+    outlives it.
   - When O(state=open) is given, as O(previous_window), a window still open (the record of a run
     interrupted, or stopped with every host of a play unreachable, before it could close it), that window
     is closed first, as failed, and its end announced, so every window opened is also closed.
