@@ -21,7 +21,8 @@ TOGGLES = "intelgraph:features:"  # the feature toggles' key prefix
 
 
 def state_dir(fleet: Fleet) -> Path:
-    """The controller's state directory of the fleet's runs (window, ledger, restore points)."""
+    """The fleet's state directory on this controller: where an earlier layout kept its runs'
+    state (window, ledger, restore points). Runs write nothing there now; the tests check that."""
     return ROOT / ".sandbox" / fleet.name / "state"
 
 
