@@ -6,8 +6,12 @@ so that the module stays thin and the logic is tested without a clock or a netwo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
+import os
 import re
+import tempfile
 from typing import Any
 
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
@@ -212,3 +216,28 @@ def token_header(token: str, header: str, scheme: str) -> dict[str, str]:
     if not token:
         return {}
     return {header: f"{scheme} {token}" if scheme else token}
+
+
+def keep_record(record_dir: str, window: dict[str, Any], log: list[dict[str, Any]]) -> None:
+    """Keep the window as record_dir/window.json and append the log's announcements, one JSON line
+    each, to record_dir/announcements.log; the directory 0700, the files 0600. The window is
+    written to a partial file of its own (mkstemp), then put in place whole, so that two runs of
+    one run id (two jobs of an AWX workflow) recording at once each replace it whole. OSError
+    when the directory cannot be written."""
+    os.makedirs(record_dir, mode=0o700, exist_ok=True)
+    os.chmod(record_dir, 0o700)
+    descriptor, partial = tempfile.mkstemp(prefix=".window.json.", suffix=".partial", dir=record_dir)
+    try:
+        with open(descriptor, "w") as handle:
+            json.dump(window, handle, indent=2, sort_keys=True)
+        os.replace(partial, os.path.join(record_dir, "window.json"))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    with open(
+        os.open(os.path.join(record_dir, "announcements.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        "a",
+    ) as handle:
+        for message in log:
+            handle.write(json.dumps(message, sort_keys=True) + "\n")

@@ -242,7 +242,6 @@ remaining_seconds:
 """
 
 import json
-import os
 import time
 import urllib.error
 from typing import Any
@@ -258,6 +257,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     announcement,
     check_phase,
     close_window,
+    keep_record,
     open_window,
     refusal,
     remaining,
@@ -313,23 +313,15 @@ def logged(result: dict[str, Any], message: dict[str, Any]) -> None:
 def write_record(module: AnsibleModule) -> None:
     """window.json and announcements.log in record_dir (state=record), readable by the owner only."""
     params = module.params
-    record_dir = params["record_dir"]
     if module.check_mode:
         module.exit_json(changed=True)
     try:
-        os.makedirs(record_dir, mode=0o700, exist_ok=True)
-        os.chmod(record_dir, 0o700)
-        path = os.path.join(record_dir, "window.json")
-        with open(os.open(path + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            json.dump(redact_data(params["window"]), handle, indent=2, sort_keys=True)
-        os.replace(path + ".partial", path)
-        log = os.path.join(record_dir, "announcements.log")
-        with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
-            for message in params["log"]:
-                handle.write(json.dumps(redact_data(message), sort_keys=True) + "\n")
+        keep_record(
+            params["record_dir"], redact_data(params["window"]), [redact_data(m) for m in params["log"]]
+        )
     except OSError as exc:
         module.fail_json(
-            msg=f"Cannot keep the window's record in {record_dir}: {exc}. Set a writable directory."
+            msg=f"Cannot keep the window's record in {params['record_dir']}: {exc}. Set a writable directory."
         )
     module.exit_json(changed=True)
 

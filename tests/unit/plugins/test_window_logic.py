@@ -17,6 +17,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     check_phase,
     close_window,
     iso,
+    keep_record,
     open_window,
     parse_deadline,
     phase_timings,
@@ -337,3 +338,20 @@ def test_check_mode_records_nothing(tmp_path: Any) -> None:
     )
     assert kept["changed"] is True
     assert not (tmp_path / "window").exists()
+
+
+def test_records_written_at_once_each_replace_the_record_whole(tmp_path: Any) -> None:
+    """Two runs of one run id (two jobs of an AWX workflow) may record the window at the same
+    moment: every write succeeds, and the record is one of them, whole, with no partial file left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    record_dir = str(tmp_path / "window")
+    windows = [
+        {"id": "20261204T160000Z", "state": "open", "phases": [{"phase": f"p{n}"}] * 50} for n in range(40)
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda w: keep_record(record_dir, w, [{"event": "window_opened"}]), windows))
+    assert json.loads((tmp_path / "window/window.json").read_text()) in windows
+    assert sorted(p.name for p in (tmp_path / "window").iterdir()) == ["announcements.log", "window.json"]
+    assert len((tmp_path / "window/announcements.log").read_text().splitlines()) == len(windows)
+    assert (tmp_path / "window").stat().st_mode & 0o777 == 0o700
