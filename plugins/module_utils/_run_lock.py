@@ -57,7 +57,7 @@ def acquire(
 
     - free: holder takes it (changed);
     - held by the same run id: it is this run's already (a playbook of the run, or a job of the
-      same AWX workflow), nothing changes;
+      same AWX workflow), nothing changes, whatever break_id says;
     - held by the run break_id names, or by the run take_over names: holder takes its place, and
       the result keeps the run it replaced as `replaced`;
     - held by another run: not acquired; `holder` names that run.
@@ -67,6 +67,10 @@ def acquire(
     # Check mode creates nothing, not even the store or the flock beside the lock.
     with contextlib.nullcontext() if check else locked(lock_path(store)):
         current = read(store)
+        if current is not None and current["id"] == holder["id"]:
+            # Also when break_id is given: the later jobs of an AWX workflow relaunched to break a
+            # lost one's lock carry it too, and find the lock their run's already.
+            return {"acquired": True, "changed": False, "holder": current, "replaced": None}
         if break_id and (current is None or current["id"] != break_id):
             held = f"it is held by {describe(current)}" if current else "the lock is free"
             raise ValueError(
@@ -75,8 +79,6 @@ def acquire(
             )
         if current is None:
             replaced = None
-        elif current["id"] == holder["id"]:
-            return {"acquired": True, "changed": False, "holder": current, "replaced": None}
         elif current["id"] in (break_id, take_over):
             replaced = current
         else:
