@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
-from sandbox import Fleet
+from sandbox import Fleet, install_collection
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,3 +61,10 @@ def deployed(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[Fleet]:
     yield fleet
     keeps = request.node.get_closest_marker("keeps_fleet") is not None
     fleet.dirty = not (keeps and request.node.stash.get(CALL_PASSED, False))
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collection built from this checkout and installed in an empty collections path, once
+    per session (sandbox.install_collection); that path."""
+    return install_collection(tmp_path_factory.mktemp("collection"))

@@ -177,10 +177,13 @@ class Controller:
     """A machine the playbooks are run from: a checkout and a host name. The tests' own is this
     checkout under this machine's name. Another (Controller.copy) is a copy of the checkout, run
     under a host name of its own (a UTS namespace): nothing of the first one's disk or name is
-    shared, as with a second operator's machine; only the virtualenv is the same."""
+    shared, as with a second operator's machine; only the virtualenv is the same. A third kind
+    (Controller.installed) has no checkout: the collection installed in a collections path, run
+    by name from a directory that holds only an inventory."""
 
-    root: Path = ROOT
+    root: Path = ROOT  # the checkout; for an installed collection, the directory runs start in
     hostname: str = ""  # empty: this machine's
+    collections: Path | None = None  # the collections path of an installed collection
 
     @classmethod
     def copy(cls, into: Path, hostname: str) -> Controller:
@@ -198,6 +201,25 @@ class Controller:
         shutil.copytree(ROOT / ".sandbox" / "ssh", into / ".sandbox" / "ssh")
         return cls(into, hostname)
 
+    @classmethod
+    def installed(cls, collections: Path, into: Path, fleet: Fleet) -> Controller:
+        """The collection installed in collections (install_collection), run as a user runs it:
+        `ansible-playbook -i inventory intelgraph.ops.<name>` from into, a new directory given
+        only a copy of the fleet's inventory (`inventory/`). No ansible.cfg: what the project's
+        gives the connection is in the copy's group_vars (INSTALLED_CONNECTION), the forks on
+        the command line. The copy keeps the checkout's SSH key and release tarballs
+        (INTELGRAPH_SANDBOX_ROOT) but not its places for reports and earlier state: those are
+        the roles' defaults, the reports under into (PWD)."""
+        inventory = into / "inventory"
+        shutil.copytree(fleet.inventory, inventory)
+        settings_file = inventory / "group_vars" / "all.yml"
+        settings = yaml.safe_load(settings_file.read_text())
+        for name in ("intelgraph_report_dir", "intelgraph_controller_state_dir"):
+            del settings[name]
+        settings.update(INSTALLED_CONNECTION)
+        settings_file.write_text(yaml.safe_dump(settings, sort_keys=False, width=1000))
+        return cls(into, collections=collections)
+
     @property
     def name(self) -> str:
         """The host name its runs see (socket.gethostname() there)."""
@@ -208,9 +230,37 @@ class Controller:
             return cmd
         return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname, *cmd]
 
+    def inventory(self, fleet: Fleet) -> Path:
+        """The fleet's inventory on this controller."""
+        if self.collections:
+            return self.root / "inventory"
+        return self.root / fleet.inventory.relative_to(ROOT)
+
+    def playbook(self, playbook: str) -> list[str]:
+        """What ansible-playbook is given for a playbook of the project (its path in the
+        checkout, e.g. playbooks/upgrade.yml): that path, or, for an installed collection, the
+        playbook's name (intelgraph.ops.upgrade) and the forks the project's ansible.cfg sets."""
+        if not self.collections:
+            return [playbook]
+        path = Path(playbook)
+        assert path.parent == Path("playbooks"), f"{playbook} is no playbook of the collection"
+        return [f"intelgraph.ops.{path.stem}", "--forks", str(INSTALLED_FORKS)]
+
     def state_dir(self, fleet: Fleet) -> Path:
         """Its runs' state directory for the fleet (window, ledger, restore points)."""
         return self.root / ".sandbox" / fleet.name / "state"
+
+
+# What the project's ansible.cfg sets for the sandbox's connections, as a user of the installed
+# collection puts it in the inventory's variables (Controller.installed), and its forks.
+INSTALLED_CONNECTION = {
+    "ansible_python_interpreter": "/usr/bin/python3",  # localhost keeps its own (hosts.yml)
+    "ansible_host_key_checking": False,
+    "ansible_ssh_pipelining": True,
+    "ansible_ssh_args": "-o ControlMaster=auto -o ControlPersist=120s -o PreferredAuthentications=publickey",
+    "ansible_ssh_timeout": 30,
+}
+INSTALLED_FORKS = 25
 
 
 HERE = Controller()
@@ -291,6 +341,22 @@ class Fleet:
 
     def env(self, controller: Controller = HERE) -> dict[str, str]:
         env = dict(os.environ)
+        if controller.collections:
+            # As a user runs the installed collection: none of the project's settings (no
+            # ANSIBLE_* of the caller's, no ANSIBLE_CONFIG, no phase timer file), the collection
+            # found in its collections path, in the directory the run starts in (PWD, as a
+            # shell sets it: the roles' reports go there).
+            env = {k: v for k, v in env.items() if not k.startswith(("ANSIBLE_", "INTELGRAPH_"))}
+            env.update(
+                PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                ANSIBLE_COLLECTIONS_PATH=str(controller.collections),
+                PWD=str(controller.root),
+                INTELGRAPH_SANDBOX_ROOT=str(ROOT),  # the fleet's SSH key and release tarballs
+                INTELGRAPH_SANDBOX_ID=str(self.id),
+                ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_NOCOLOR="1",
+            )
+            return env
         env.update(
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             ANSIBLE_CONFIG=str(controller.root / "ansible.cfg"),
@@ -307,8 +373,8 @@ class Fleet:
     def command(
         self, playbook: str, args: tuple[str, ...], extra_vars: dict[str, Any] | None, controller: Controller
     ) -> list[str]:
-        inventory = controller.root / self.inventory.relative_to(ROOT)
-        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *args]
+        inventory = controller.inventory(self)
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), *controller.playbook(playbook), *args]
         if extra_vars:
             cmd += ["--extra-vars", json.dumps(extra_vars)]
         return controller.command(cmd)
@@ -323,7 +389,8 @@ class Fleet:
         controller: Controller = HERE,
     ) -> PlaybookRun:
         """Run a playbook of the project against the fleet, from controller (default this
-        checkout); never raises on failure. `env` adds to (or overrides) the environment of
+        checkout; Controller.installed: the installed collection's playbook of that name); never
+        raises on failure. `env` adds to (or overrides) the environment of
         ansible-playbook, e.g. ANSIBLE_* settings."""
         cmd = self.command(playbook, args, extra_vars, controller)
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -714,6 +781,61 @@ def inputs_key(root: Path, inputs: list[str], name: str) -> str:
                 continue
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def install_collection(into: Path) -> Path:
+    """Build the collection from the checkout (`ansible-galaxy collection build`, as `make build`:
+    galaxy.yml's build_ignore leaves out the sandbox, inventories, ansible.cfg...) into into,
+    and install the tarball into an empty collections path, into/collections, without its
+    dependencies (the `ansible` package of the virtualenv has them); return that path. The
+    install runs from into, with none of the caller's ANSIBLE_* settings: the checkout's
+    ansible.cfg would show it the checkout's own collection as installed already."""
+    built = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(into)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (tarball,) = into.glob("intelgraph-ops-*.tar.gz")
+    collections = into / "collections"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    cmd = [
+        str(BIN / "ansible-galaxy"),
+        "collection",
+        "install",
+        "--no-deps",
+        "-p",
+        str(collections),
+        str(tarball),
+    ]
+    installed = subprocess.run(
+        cmd,
+        cwd=into,
+        env={**env, "ANSIBLE_COLLECTIONS_PATH": str(collections)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (collections / "ansible_collections/intelgraph/ops/MANIFEST.json").is_file(), installed.stdout
+    return collections
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every path under root (root itself left out), relative to it: a directory as `dir`, a
+    symbolic link as `-> <target>`, a file as the SHA-256 of its bytes."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            found[name] = f"-> {os.readlink(path)}"
+        elif path.is_dir():
+            found[name] = "dir"
+        else:
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def http_get(url: str, headers: dict[str, str] | None, timeout: float, raw: bool = False) -> tuple[int, Any]:
