@@ -3,6 +3,14 @@ out before the rollout (config and migrate done, no service restarted), then Pos
 when the migrate phase runs; each stops the run naming the cause, and a run after the fix
 brings every host to 24.1.0 with every ingest event applied once (or dead-lettered).
 
+That run, and a rollback after it, are run as a user of the installed collection runs them: the
+collection built from this checkout and installed in an empty collections path
+(`ansible-playbook intelgraph.ops.upgrade`), from a directory that holds only a copy of the
+sandbox inventory, without the project's ansible.cfg (Controller.installed). Nothing is written
+in the installed collection, the directory gets only the run's reports, and the release report
+has a timing for every phase the run went through (from the window's record: without the
+project's ansible.cfg, its phase_timer callback records nothing).
+
 PostgreSQL is stopped while the ingest workers are paused (quiesced, no transaction open) and
 they resume at once, so they meet the outage: a 24.0.0 worker whose COMMIT a stop cuts cannot
 tell whether it was applied and applies the event again on its retry (the defect 24.1's
@@ -16,8 +24,10 @@ config phase (test_precheck.py); a broken migration and a held migration lock
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from checks import (
@@ -32,7 +42,7 @@ from checks import (
     wait_until,
 )
 
-from sandbox import Fleet
+from sandbox import Controller, Fleet, tree
 
 TARGET = "24.1.0"
 PREVIOUS = "24.0.0"
@@ -76,9 +86,12 @@ def workers_paused(fleet: Fleet) -> Iterator[None]:
 
 
 def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_completes(
-    deployed: Fleet,
+    deployed: Fleet, installed_collection: Path, tmp_path: Path
 ) -> None:
     fleet = deployed
+    operator = Controller.installed(installed_collection, tmp_path / "operator", fleet)
+    collection = tree(installed_collection)
+    inventory = tree(operator.root)
     api, ingest = fleet.groups["api"], fleet.groups["ingest"]
     db = fleet.groups["db"][0]
     before = services(fleet)
@@ -124,8 +137,12 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
         )
         recovered_at = time.time()
 
-        # 3. Fixed: the upgrade runs again, to the end.
-        rerun = fleet.playbook("playbooks/upgrade.yml")
+        # 3. Fixed: the upgrade runs again, to the end, from the installed collection.
+        rerun_started = time.time()
+        rerun = fleet.playbook("playbooks/upgrade.yml", controller=operator)
+        rerun_seconds = time.time() - rerun_started
+        collection_after_rerun = tree(installed_collection)
+        written_by_rerun = tree(operator.root)
 
     # 1. The first run stopped before the rollout, saying why; config and migrations are in
     #    place, every service still runs 24.0.0 and none was restarted.
@@ -154,7 +171,8 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
     assert fleet.versions() == dict.fromkeys(api + ingest, TARGET)
     assert all(started != before[host][2] for host, (_, _, started) in services(fleet).items())
     assert ledger(fleet) == ledger_late
-    assert window_record(fleet)["outcome"] == "succeeded"
+    window_rerun = window_record(fleet)
+    assert window_rerun["outcome"] == "succeeded"
     assert served_by(fleet) == set(api)
 
     # Traffic: every failed request ended while PostgreSQL was down or the API hosts were
@@ -175,3 +193,46 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
     # Ingest: every event produced over the three runs and the outage was applied once or
     # dead-lettered (the poison ones), none lost.
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+
+    # The rerun came from the installed collection: not a file of it changed, none came or went;
+    # its directory holds the inventory, as it was, and the run's reports.
+    assert collection_after_rerun == collection
+    assert {path: digest for path, digest in written_by_rerun.items() if path in inventory} == inventory
+    reports = sorted(path for path in written_by_rerun if path not in inventory)
+    assert "reports/24.1.0/release-report.json" in reports, reports
+    assert all(path == "reports" or path.startswith(f"reports/{TARGET}") for path in reports), reports
+    # Its release report: every host on 24.1.0, and a timing for each phase the window recorded
+    # the run going through, each within the run's own time.
+    report = json.loads((operator.root / f"reports/{TARGET}/release-report.json").read_text())
+    assert report["versions"] == dict.fromkeys(api + ingest, TARGET)
+    phases = [p["phase"] for p in window_rerun["phases"] if p["started"]]
+    assert {"precheck", "config", "migrate", "rollout", "backfill"} <= set(phases), phases
+    timings = report["timings"]
+    assert [row["phase"] for row in timings] == phases, timings
+    assert all(row["host"] is None and 0 < row["seconds"] < rerun_seconds for row in timings), timings
+    assert sum(row["seconds"] for row in timings) < rerun_seconds, (timings, rerun_seconds)
+
+    # The rollback, from the installed collection too, finds the restore point in the state store
+    # on the fleet and puts every API and ingest host back on 24.0.0 with the env files it had
+    # before the upgrade, consuming and in service; it releases the run lock and closes its
+    # window. Still nothing is written in the collection, nor anywhere in the directory but its
+    # reports.
+    back = fleet.playbook("playbooks/rollback.yml", controller=operator)
+    assert back.ok, f"the rollback failed, see {back.log}"
+    assert fleet.versions() == dict.fromkeys(api + ingest, PREVIOUS)
+    assert {host: link for host, (_, link, _) in services(fleet).items()} == {
+        host: link for host, (_, link, _) in before.items()
+    }
+    assert env_files(fleet) == envs_before
+    assert all(fleet.http(host, 9101, "/status")[1]["quiesced"] is False for host in ingest)
+    assert set(fleet.haproxy_states().values()) == {"UP"}
+    assert served_by(fleet) == set(api)
+    assert fleet.run_lock() is None
+    window_back = window_record(fleet)
+    assert window_back["id"] != window_rerun["id"] and window_back["outcome"] == "succeeded"
+    assert tree(installed_collection) == collection
+    written = tree(operator.root)
+    assert {path: digest for path, digest in written.items() if path in inventory} == inventory
+    assert all(
+        path == "reports" or path.startswith(f"reports/{TARGET}") for path in written if path not in inventory
+    )
