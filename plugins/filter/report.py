@@ -60,22 +60,35 @@ def awx_signoff(approval: dict[str, Any], workflow_job_id: Any = "") -> dict[str
 
 
 def run_timings(
-    recorded: dict[str, Any] | None, window: dict[str, Any] | None, now: float
+    recorded: dict[str, Any] | None,
+    window: dict[str, Any] | None,
+    now: float,
+    verify_started: float | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of the report's timings: the phase_timer callback's (every play, and every host in
     it) when it recorded this run (it wrote its file after the window opened), else the window's own
     phases, each from its start to the next one's (the last to now), for a run without the callback
-    (an installed collection run without the project's ansible.cfg)."""
+    (an installed collection run without the project's ansible.cfg). The verification is no phase of
+    the window's: given when it started (verify_started) while the window is still open and after
+    its last phase started, the last phase ends there and the verification has its row, to now."""
     recorded = recorded or {}
     window = window or {}
     opened = window.get("started_at")
     if recorded.get("rows") and (opened is None or float(recorded.get("updated", 0)) >= float(opened)):
         return list(recorded["rows"])
     closed = window.get("closed_at", now)
-    return [
+    started = [p for p in window.get("phases", []) if p.get("started")]
+    verify = None
+    if verify_started is not None and "closed_at" not in window and started:
+        if float(verify_started) >= float(started[-1]["at_ts"]):
+            verify = float(verify_started)
+    rows = [
         {"phase": row["phase"], "host": None, "seconds": row["seconds"]}
-        for row in phase_timings(window, closed)
+        for row in phase_timings(window, closed if verify is None else verify)
     ]
+    if verify is not None:
+        rows.append({"phase": "verify", "host": None, "seconds": round(now - verify, 1)})
+    return rows
 
 
 class FilterModule:

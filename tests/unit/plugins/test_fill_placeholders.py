@@ -125,3 +125,21 @@ def test_run_timings_come_from_the_window_without_the_callback() -> None:
     # A closed window: the last phase runs until the close.
     assert run_timings({}, dict(WINDOW, closed_at=1100.0), 1300.0)[-1]["seconds"] == 70.0
     assert run_timings({}, {}, 1300.0) == []
+
+
+def test_run_timings_from_the_window_end_the_last_phase_where_the_verification_starts() -> None:
+    assert run_timings(None, WINDOW, 1300.0, 1250.0) == [
+        {"phase": "precheck", "host": None, "seconds": 10.5},
+        {"phase": "config", "host": None, "seconds": 19.5},
+        {"phase": "rollout", "host": None, "seconds": 220.0},
+        {"phase": "verify", "host": None, "seconds": 50.0},
+    ]
+    # Not the verification of this window: it is closed (validate.yml as a job of its own reads the
+    # record the upgrade left), or its last phase started after the verification did.
+    closed = dict(WINDOW, closed_at=1100.0)
+    assert run_timings(None, closed, 1300.0, 1250.0) == run_timings(None, closed, 1300.0)
+    assert run_timings(None, WINDOW, 1300.0, 1020.0) == run_timings(None, WINDOW, 1300.0)
+    assert run_timings(None, {}, 1300.0, 1250.0) == []
+    # The callback's rows, when it recorded this run, time the verification's plays themselves.
+    rows = [{"phase": "Validate | SLO gates", "host": None, "seconds": 40.0}]
+    assert run_timings({"updated": 1200.0, "rows": rows}, WINDOW, 1300.0, 1250.0) == rows
