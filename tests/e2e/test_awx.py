@@ -248,7 +248,7 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         (upgrade, "Wait until the ingest queue has drained"),
         (upgrade, "Close the window as succeeded"),
         (validate, "Write the release report"),
-        (close, "Write the signed release report"),
+        (close, "Write the report with its sign-offs"),
     ):
         assert any(t and t.startswith(task) for t in job.tasks()), (job.node, task)
     # The workflow is one run: its upgrade job took the run lock as the workflow job, which held

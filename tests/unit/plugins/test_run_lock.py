@@ -82,7 +82,12 @@ def test_take_over_and_break_replace_only_the_run_they_name(tmp_path: Path) -> N
     assert (broken["acquired"], broken["replaced"]["id"], read(store)["id"]) == (True, "b", "c")
     # The later jobs of the AWX workflow that broke it carry the same break id: the lock is theirs.
     again = acquire(store, holder("c", pid=99), break_id="b")
-    assert (again["acquired"], again["changed"], again["replaced"], read(store)) == (True, False, None, holder("c"))
+    assert (again["acquired"], again["changed"], again["replaced"], read(store)) == (
+        True,
+        False,
+        None,
+        holder("c"),
+    )
 
 
 @pytest.mark.parametrize(("held", "expected"), [(None, "the lock is free"), ("a", "it is held by run a")])
