@@ -178,6 +178,31 @@ def test_a_bad_input_stops_the_upgrade_in_precheck(
 
 
 @pytest.mark.keeps_fleet
+def test_an_upgrade_or_rollback_limited_away_from_localhost_stops_before_it_changes_anything(
+    deployed: Fleet,
+) -> None:
+    """The run lock and the window are taken in plays of localhost: a run --limit'ed to hosts
+    without it would change the fleet without either, so its first phase stops it."""
+    before = fleet_digest(deployed, streams=False)
+    store = deployed.store_files()
+    runs = {
+        "upgrade": deployed.playbook("playbooks/upgrade.yml", "--limit", "api1"),
+        "rollback": deployed.playbook("playbooks/rollback.yml", "--limit", "api1,ingest1"),
+    }
+    for name, run in runs.items():
+        assert not run.ok, f"the limited {name} ran, see {run.log}"
+        assert "This run is limited to hosts without localhost (--limit " in flat(run), run.log
+        assert "Nothing was changed." in flat(run)
+        assert run.changed_hosts() == [], run.log
+        assert "localhost" not in run.recap()
+    assert "(--limit api1), whose plays take the run lock" in flat(runs["upgrade"])
+    assert "--limit 'api1,ingest1,localhost'" in flat(runs["rollback"])
+    assert deployed.run_lock() is None
+    assert deployed.store_files() == store  # no lock, ledger, window or restore point
+    assert fleet_digest(deployed, streams=False) == before
+
+
+@pytest.mark.keeps_fleet
 def test_an_unreachable_state_host_stops_the_upgrade_at_its_first_task(
     deployed: Fleet, tmp_path: Path
 ) -> None:
