@@ -203,6 +203,24 @@ def test_an_upgrade_or_rollback_limited_away_from_localhost_stops_before_it_chan
 
 
 @pytest.mark.keeps_fleet
+def test_close_without_a_validation_in_the_store_stops_and_frees_the_lock(deployed: Fleet) -> None:
+    """close.yml signs the report of a validation; with none in the state store (no upgrade ran),
+    it stops saying so, and releases the run lock it took."""
+    store = deployed.store_files()
+    store.pop("run.lock.lock", None)  # the flock beside the lock, there once any run took it
+    run = deployed.playbook("playbooks/close.yml")
+    assert not run.ok
+    assert "The signed release report was not written: " in flat(run), run.log
+    assert f"{STATE_STORE}/reports/24.1.0/release-report.json" in flat(run)
+    assert "The run lock is released; put that right and run close.yml again." in flat(run)
+    assert "This run holds the run lock" in flat(run)  # it took it, and let it go
+    assert deployed.run_lock() is None
+    after = deployed.store_files()
+    assert after.pop("run.lock.lock", None) is not None
+    assert after == store  # no report, ledger or window written
+
+
+@pytest.mark.keeps_fleet
 def test_an_unreachable_state_host_stops_the_upgrade_at_its_first_task(
     deployed: Fleet, tmp_path: Path
 ) -> None:
