@@ -195,3 +195,18 @@ def services(fleet: Fleet) -> dict[str, tuple[str | None, str, str]]:
 def ledger(fleet: Fleet) -> list[str]:
     with fleet.pg() as conn:
         return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+
+def assert_served_throughout(
+    fleet: Fleet, stats: dict[str, Any], samples: list[tuple[float, Any]], poison: list[str]
+) -> None:
+    """Under the traffic of `stats` (Fleet.traffic) and HAProxy sampled in `samples`
+    (Fleet.watch(fleet.haproxy_states)): requests were sent and none failed, at least two API
+    hosts were in service at every sample, and every ingest event was applied once or
+    dead-lettered."""
+    assert stats["requests_sent"] > 100
+    assert stats["requests_failed"] == 0, stats["failures"]
+    seen = lb_states(samples)
+    assert len(seen) > 20
+    assert min(len(in_service(states)) for states in seen) >= 2
+    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)

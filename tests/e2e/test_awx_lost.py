@@ -14,10 +14,8 @@ from typing import Any
 
 from checks import (
     SERVICES,
-    assert_every_event_applied_once_or_dead_lettered,
+    assert_served_throughout,
     env_files,
-    in_service,
-    lb_states,
     said,
     toggles,
 )
@@ -137,9 +135,4 @@ def test_a_lost_workflow_relaunched_resumes_and_a_failed_gate_sends_it_to_the_ro
 
     # Throughout both workflows: no failed request, never fewer than two API hosts in service,
     # every ingest event applied once or dead-lettered.
-    assert stats["requests_sent"] > 100
-    assert stats["requests_failed"] == 0, stats["failures"]
-    states = lb_states(samples)
-    assert len(states) > 20
-    assert min(len(in_service(s)) for s in states) >= 2
-    assert_every_event_applied_once_or_dead_lettered(fleet, stats, [])
+    assert_served_throughout(fleet, stats, samples, [])
