@@ -79,9 +79,13 @@ def run_timings(
     closed = window.get("closed_at", now)
     started = [p for p in window.get("phases", []) if p.get("started")]
     verify = None
-    if verify_started is not None and "closed_at" not in window and started:
-        if float(verify_started) >= float(started[-1]["at_ts"]):
-            verify = float(verify_started)
+    if (
+        verify_started is not None
+        and "closed_at" not in window
+        and started
+        and float(verify_started) >= float(started[-1]["at_ts"])
+    ):
+        verify = float(verify_started)
     rows = [
         {"phase": row["phase"], "host": None, "seconds": row["seconds"]}
         for row in phase_timings(window, closed if verify is None else verify)
