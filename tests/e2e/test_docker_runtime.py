@@ -105,9 +105,10 @@ def test_a_missing_image_fails_the_host_before_it_leaves_the_lb(
     first, *others = fleet.groups["api"]
     missing = f"localhost/{fleet.name}-missing"
     before = containers(fleet, engine)
-    # Only the API plays matter here (the run stops at the first API host).
+    # Only the API plays matter here (the run stops at the first API host); localhost's take the
+    # run lock and open the window, without which no phase runs.
     run = fleet.playbook(
-        "playbooks/upgrade.yml", "--limit", "api:lb", extra_vars={"intelgraph_registry": missing}
+        "playbooks/upgrade.yml", "--limit", "api:lb:localhost", extra_vars={"intelgraph_registry": missing}
     )
 
     assert not run.ok, f"the upgrade did not fail, see {run.log}"
@@ -190,6 +191,6 @@ def test_upgrade_switches_every_api_container_to_the_new_image_under_traffic(
     assert status == 403
 
     # A second run changes no container (the API hosts and the load balancer they use).
-    again = fleet.playbook("playbooks/upgrade.yml", "--limit", "api:lb")
+    again = fleet.playbook("playbooks/upgrade.yml", "--limit", "api:lb:localhost")
     assert again.ok, f"second upgrade failed, see {again.log}"
     assert again.changed_hosts() == []
