@@ -123,7 +123,6 @@ class AWX:
         self.approvals: dict[int, list[dict[str, Any]]] = {}
         self.token = f"e2e-{os.getpid()}-{time.time_ns()}"
         self._kill = threading.Event()
-        self._pid: int | None = None
 
     # --- the controller's API, for the close job -------------------------------------------
 
