@@ -313,17 +313,15 @@ class AWX:
             private_data_dir=str(private),
             project_dir=str(controller.root),
             playbook=template["playbook"],
-            inventory=str(controller.root / self.fleet.inventory.relative_to(ROOT)),
+            inventory=str(controller.inventory(self.fleet)),
             extravars=extra,
             envvars=envvars,
             quiet=True,
             timeout=1500,
         )
         self._kill.clear()
-        watcher = None
         if watch is not None:
-            watcher = threading.Thread(target=watch, args=(node, job), daemon=True)
-            watcher.start()
+            threading.Thread(target=watch, args=(node, job), daemon=True).start()
         while thread.is_alive():
             if self._kill.is_set():
                 self.kill_job(private / "ansible-playbook.pid")

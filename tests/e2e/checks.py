@@ -210,3 +210,14 @@ def assert_served_throughout(
     assert len(seen) > 20
     assert min(len(in_service(states)) for states in seen) >= 2
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+
+
+def canary_moved_and_next_drained(fleet: Fleet, release: str) -> bool:
+    """Whether the run ledger of the upgrade to release has the canary api1's rollout done and
+    HAProxy has the next host, api2, out of service: the moment the tests lose a run's controller."""
+    try:
+        ledger = fleet.store_json(f"ledger/{release}.json") or {}
+    except ValueError:  # being written
+        return False
+    api1 = ledger.get("hosts", {}).get("api1", {}).get("rollout", {}).get("status")
+    return api1 == "done" and not fleet.haproxy_states()["api2"].startswith("UP")

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from checks import (
-    assert_every_event_applied_once_or_dead_lettered,
+    assert_served_throughout,
     fleet_digest,
-    in_service,
     lb_states,
     produce_poison,
     said,
@@ -276,19 +275,15 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         "intelgraph_service : Write the connection secrets",
     ):
         assert sorted(run.task_hosts(task)) == sorted(hosts), task
-    assert stats["requests_sent"] > 100
-    assert stats["requests_failed"] == 0, stats["failures"]
     assert set(fleet.haproxy_states().values()) == {"UP"}
     assert served_by(fleet) == set(api)
 
-    # Each API host was taken out of the load balancer in its turn, never two at once.
+    # No request failed, at least two API hosts were in service at every sample, and every ingest
+    # event produced during the run was applied exactly once or dead-lettered; each API host was
+    # taken out of the load balancer in its turn.
+    assert_served_throughout(fleet, stats, samples, poison)
     seen = lb_states(samples)
-    assert len(seen) > 20
-    assert min(len(in_service(states)) for states in seen) >= 2
     assert {host for states in seen for host in api if not states[host].startswith("UP")} == set(api)
-
-    # Every ingest event produced during the run was applied exactly once or dead-lettered.
-    assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
 
     # The run checked the metric in Prometheus, and it is there for every API host.
     assert "verify_metrics : Check that every host of the group exports the metric" in run.output

@@ -15,6 +15,7 @@ from typing import Any
 from checks import (
     SERVICES,
     assert_served_throughout,
+    canary_moved_and_next_drained,
     env_files,
     said,
     toggles,
@@ -52,12 +53,7 @@ def test_a_lost_workflow_relaunched_resumes_and_a_failed_gate_sends_it_to_the_ro
             return
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            try:
-                ledger = fleet.store_json(ledger_path) or {}
-            except ValueError:  # being written
-                ledger = {}
-            api1 = ledger.get("hosts", {}).get("api1", {}).get("rollout", {}).get("status")
-            if api1 == "done" and not fleet.haproxy_states()["api2"].startswith("UP"):
+            if canary_moved_and_next_drained(fleet, TARGET):
                 awx.kill()
                 return
             time.sleep(0.2)

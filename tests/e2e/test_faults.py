@@ -86,6 +86,15 @@ def workers_paused(fleet: Fleet) -> Iterator[None]:
             fleet.signal_worker(host, "SIGUSR2")
 
 
+def only_reports_beside(inventory: dict[str, str], written: dict[str, str]) -> list[str]:
+    """Check that an installed-collection run's directory (`written`, sandbox.tree) holds its
+    inventory as it was (`inventory`) and, besides it, only the run's reports; return those."""
+    assert {path: digest for path, digest in written.items() if path in inventory} == inventory
+    reports = sorted(path for path in written if path not in inventory)
+    assert all(path == "reports" or path.startswith(f"reports/{TARGET}") for path in reports), reports
+    return reports
+
+
 def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_completes(
     deployed: Fleet, installed_collection: Path, tmp_path: Path
 ) -> None:
@@ -198,10 +207,8 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
     # The rerun came from the installed collection: not a file of it changed, none came or went;
     # its directory holds the inventory, as it was, and the run's reports.
     assert collection_after_rerun == collection
-    assert {path: digest for path, digest in written_by_rerun.items() if path in inventory} == inventory
-    reports = sorted(path for path in written_by_rerun if path not in inventory)
+    reports = only_reports_beside(inventory, written_by_rerun)
     assert "reports/24.1.0/release-report.json" in reports, reports
-    assert all(path == "reports" or path.startswith(f"reports/{TARGET}") for path in reports), reports
     # Its release report: every host on 24.1.0, and a timing for each phase the window recorded
     # the run going through and for the verification after them, each within the run's own time.
     report = json.loads((operator.root / f"reports/{TARGET}/release-report.json").read_text())
@@ -232,8 +239,4 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
     window_back = window_record(fleet)
     assert window_back["id"] != window_rerun["id"] and window_back["outcome"] == "succeeded"
     assert tree(installed_collection) == collection
-    written = tree(operator.root)
-    assert {path: digest for path, digest in written.items() if path in inventory} == inventory
-    assert all(
-        path == "reports" or path.startswith(f"reports/{TARGET}") for path in written if path not in inventory
-    )
+    only_reports_beside(inventory, tree(operator.root))

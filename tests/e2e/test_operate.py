@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from checks import SERVICES, assert_served_throughout, said
+from checks import SERVICES, assert_served_throughout, canary_moved_and_next_drained, said
 from test_rollout import PREVIOUS, TARGET
 
 from sandbox import HERE, Controller, Fleet, kill_process_tree
@@ -87,12 +87,7 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
         while True:
             assert first.proc.poll() is None, f"the first run ended before api2 was drained, see {first.log}"
             assert time.monotonic() < deadline, "api1 was not moved and api2 drained within 10 minutes"
-            try:
-                ledger = fleet.store_json(ledger_path) or {}
-            except ValueError:  # being written
-                ledger = {}
-            api1_done = ledger.get("hosts", {}).get("api1", {}).get("rollout", {}).get("status") == "done"
-            if api1_done and not fleet.haproxy_states()["api2"].startswith("UP"):
+            if canary_moved_and_next_drained(fleet, TARGET):
                 break
             time.sleep(0.2)
         kill_controller(first.proc)
