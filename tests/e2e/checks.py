@@ -199,17 +199,18 @@ def ledger(fleet: Fleet) -> list[str]:
 
 def assert_served_throughout(
     fleet: Fleet, stats: dict[str, Any], samples: list[tuple[float, Any]], poison: list[str]
-) -> None:
+) -> list[dict[str, str]]:
     """Under the traffic of `stats` (Fleet.traffic) and HAProxy sampled in `samples`
     (Fleet.watch(fleet.haproxy_states)): requests were sent and none failed, at least two API
     hosts were in service at every sample, and every ingest event was applied once or
-    dead-lettered."""
+    dead-lettered. Returns the HAProxy states it judged (lb_states)."""
     assert stats["requests_sent"] > 100
     assert stats["requests_failed"] == 0, stats["failures"]
     seen = lb_states(samples)
     assert len(seen) > 20
     assert min(len(in_service(states)) for states in seen) >= 2
     assert_every_event_applied_once_or_dead_lettered(fleet, stats, poison)
+    return seen
 
 
 def canary_moved_and_next_drained(fleet: Fleet, release: str) -> bool:

@@ -281,8 +281,7 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     # No request failed, at least two API hosts were in service at every sample, and every ingest
     # event produced during the run was applied exactly once or dead-lettered; each API host was
     # taken out of the load balancer in its turn.
-    assert_served_throughout(fleet, stats, samples, poison)
-    seen = lb_states(samples)
+    seen = assert_served_throughout(fleet, stats, samples, poison)
     assert {host for states in seen for host in api if not states[host].startswith("UP")} == set(api)
 
     # The run checked the metric in Prometheus, and it is there for every API host.
