@@ -15,9 +15,12 @@ description:
   - >-
     Its failure says what happened in the words of M(ansible.builtin.uri) (C(Status code was 503 and not
     [200]: HTTP Error 503: Service Unavailable)), or which release answered instead.
-  - Run it with C(until) on the C(status) of RV(ready) to wait for a service that is starting, one try a second, say;
+  - >-
+    Run it with C(until) on the C(status) of RV(ready) to wait for a service that is starting, one try a second, say;
     a service that answers ready on another release fails at once, since waiting does not change it. With
-    C(failed_when=false) it reads both answers without judging them.
+    O(wait), a try keeps asking for readiness that long, every 0.1 s, and answers as soon as the service is
+    ready: a service that starts in half a second is found ready half a second after its start, not at the next
+    try. With C(failed_when=false) it reads both answers without judging them.
   - Run it on the service's host (its loopback), or with C(delegate_to) on the host that reaches the service.
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
@@ -39,6 +42,15 @@ options:
     description: Seconds to wait for each answer (more than 0).
     type: float
     default: 5.0
+  wait:
+    description:
+      - Seconds to keep asking O(url), every 0.1 s, while the service is not ready (no answer, or a status other
+        than 200), before the module answers not ready. V(0) asks once.
+      - >-
+        With C(until), set the task's C(delay) to V(0) and its C(retries) to the seconds to wait at most divided by
+        O(wait): each try then lasts O(wait) seconds while the service is not ready.
+    type: float
+    default: 0
 seealso:
   - module: intelgraph.ops.service_info
   - module: ansible.builtin.uri
@@ -51,10 +63,11 @@ EXAMPLES = r"""
     version_url: http://127.0.0.1:8080/version
     version: 24.1.0
     timeout: 2
+    wait: 1
   register: api_ready
   until: api_ready.ready.status == 200
   retries: 120
-  delay: 1
+  delay: 0
 
 - name: Read the release the API runs and whether it is ready, judging neither
   intelgraph.ops.service_ready:
@@ -79,12 +92,29 @@ service:
   sample: {"url": "http://127.0.0.1:8080/version", "status": 200, "version": "24.1.0", "msg": "OK (37 bytes)"}
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.intelgraph.ops.plugins.module_utils._service_info import (
     ANSWERED,
     version_answer,
 )
 from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
+
+# How often a try with a wait asks again.
+POLL_SECONDS = 0.1
+
+
+def readiness(url: str, timeout: float, wait: float) -> dict:
+    """The answer of url; while it is not ready, asked again every POLL_SECONDS until wait seconds
+    have passed (the last time at the end of the wait)."""
+    deadline = time.monotonic() + wait
+    while True:
+        answer = version_answer(url, timeout)
+        remaining = deadline - time.monotonic()
+        if answer["status"] == ANSWERED or remaining <= 0:
+            return answer
+        time.sleep(min(POLL_SECONDS, remaining))
 
 
 def main() -> None:
@@ -94,6 +124,7 @@ def main() -> None:
             "version_url": {"type": "str", "required": True},
             "version": {"type": "str"},
             "timeout": {"type": "float", "default": 5.0},
+            "wait": {"type": "float", "default": 0.0},
         },
         supports_check_mode=True,
     )
@@ -101,7 +132,9 @@ def main() -> None:
     errors = timeout_errors({"timeout": params["timeout"]})
     if errors:
         module.fail_json(msg=f"Bad timeout: {errors[0]}.")
-    ready = version_answer(params["url"], params["timeout"])
+    if not 0 <= params["wait"] <= 3600:
+        module.fail_json(msg=f"Bad wait: {params['wait']} is not between 0 and 3600 seconds.")
+    ready = readiness(params["url"], params["timeout"], params["wait"])
     result = {"changed": False, "ready": ready, "service": {}}
     if ready["status"] != ANSWERED:
         module.fail_json(msg=ready["msg"], **result)

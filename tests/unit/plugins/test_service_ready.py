@@ -5,6 +5,7 @@ it said when two uri tasks asked."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +110,42 @@ def test_waited_for_with_until_it_stops_at_once_on_another_release(service: str,
     assert results["wrong release"]["failed"] is True
     assert results["wrong release"]["attempts"] == 1
     assert "answers release 24.0.0, not 24.1.0" in results["wrong release"]["msg"]
+
+
+@pytest.fixture
+def warming() -> Iterator[tuple[str, list[str]]]:
+    """A service that answers 503 on its first three readiness requests, then 200; and the paths asked."""
+    asked: list[str] = []
+
+    def answer(path: str) -> tuple[int, str, bytes]:
+        asked.append(path)
+        if path == "/readyz":
+            ready = sum(1 for p in asked if p == "/readyz") > 3
+            return (200, "application/json", b'{"ready": true}') if ready else ANSWERS["/starting/readyz"]
+        return ANSWERS["/up/version"] if path == "/version" else (404, "text/plain", b"not found")
+
+    for base in serve_http(answer):
+        yield base, asked
+
+
+def test_a_wait_asks_again_until_ready(warming: tuple[str, list[str]]) -> None:
+    base, asked = warming
+    result = run_module("service_ready", dict(args(base), wait=5))
+    assert result.get("failed") is not True, result
+    assert result["ready"]["status"] == 200
+    # Ready on the fourth request, 0.1 s apart: one module run, well short of the wait.
+    assert asked == ["/readyz"] * 4 + ["/version"]
+
+
+def test_a_wait_that_runs_out_answers_not_ready(service: str) -> None:
+    started = time.monotonic()
+    result = run_module("service_ready", dict(args(f"{service}/starting"), wait=0.5))
+    assert time.monotonic() - started >= 0.5
+    assert result["failed"] is True
+    assert result["msg"] == "Status code was 503 and not [200]: HTTP Error 503: Service Unavailable"
+
+
+def test_a_bad_wait_is_refused(service: str) -> None:
+    result = run_module("service_ready", dict(args(f"{service}/up"), wait=-1))
+    assert result["failed"] is True
+    assert result["msg"] == "Bad wait: -1.0 is not between 0 and 3600 seconds."
