@@ -208,6 +208,25 @@ def test_api_24_1_end_to_end_and_graceful_stop(schema: Services) -> None:
     assert process.wait(timeout=15) == 0
 
 
+def test_api_stops_before_its_grace_once_no_request_reaches_it(schema: Services) -> None:
+    """A stopping API keeps serving while API requests reach it (a load balancer that has not
+    taken it out yet), however long that is within its grace, and stops about half a second
+    after the last one (a drained host in maintenance), not at the end of its grace."""
+    process, port = start_api(schema, "24.1.0", "api-idle", SHUTDOWN_GRACE_SECONDS="30")
+    process.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: http_get(port, "/readyz")[0] == 503, 5, "readyz 503 while draining")
+    served = []
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:  # four times the idle time, a request every 0.2 s
+        served.append(http_get(port, "/api/v1/entities/nope", REGION)[0])
+        time.sleep(0.2)
+    last = time.monotonic()
+    assert process.poll() is None
+    assert served and set(served) == {404}
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - last < 3, "it stopped long after its last request"
+
+
 def test_api_24_0_ignores_hardening_settings(schema: Services) -> None:
     process, port = start_api(
         schema,
