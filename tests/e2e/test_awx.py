@@ -266,7 +266,9 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     assert fleet.versions() == dict.fromkeys(hosts, TARGET)
     # Each host's release was unpacked and checked once, before it was drained or quiesced; its
     # switch did not install it again.
-    checked = run.task_hosts("intelgraph_release : Read the version the release carries")
+    checked = run.task_hosts(
+        f"intelgraph_release : Install the release into its own directory, /opt/intelgraph/releases/{TARGET}"
+    )
     assert {host: checked.count(host) for host in hosts} == dict.fromkeys(hosts, 1)
     # Each host's settings were written once, in the config phase; its rollout did not write
     # them again.

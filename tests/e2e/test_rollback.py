@@ -238,7 +238,9 @@ def test_failed_gate_rolls_the_fleet_back_and_a_failed_rollback_resumes_the_work
     assert left and int(left.group(1)) >= 1, text
     assert task_timing(failed.output, QUIESCE_DRAIN)[1] < DRAIN_TIMEOUT / 4
     assert re.search(
-        r"ingest1 did not move to 24[.]0[.]0: task '+Check the release is the one asked for'+ failed", text
+        r"ingest1 did not move to 24[.]0[.]0: task '+Install the release into its own directory,"
+        r" /opt/intelgraph/releases/24[.]0[.]0'+ failed",
+        text,
     )
     assert "of the quiesced workers left pending" not in text  # ingest1's drain never began
     # ingest1 failed in its own move (resumed there or here), ingest2 was still quiesced: resumed here.

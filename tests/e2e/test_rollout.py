@@ -110,7 +110,7 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
     assert not bad.ok
     text = said(bad)
     assert "api2 did not move to 24.1.0" in text
-    assert "Check the release is the one asked for' failed" in text
+    assert f"Install the release into its own directory, /opt/intelgraph/releases/{TARGET}' failed" in text
     assert f"/opt/intelgraph/releases/{TARGET} holds release 9.9.9, not {TARGET}" in text
     assert "It was not switched and still runs its previous release (be_api/api2: lb1 UP)" in text
     assert "It was switched to" not in text and "kept out of the load balancers" not in text
