@@ -498,9 +498,12 @@ class ApiHandler(BaseHTTPRequestHandler):
         except Exception:
             LOG.exception("%s %s failed", method, url.path)
             response = Response(500, {"error": "internal error"})
-        self._send(response)
+        try:
+            self._send(response)
+        finally:
+            if kind is not None:
+                self.service.request_ended()
         if kind is not None:
-            self.service.request_ended()
             metrics = self.service.metrics
             metrics.duration.observe(time.perf_counter() - started, kind=kind)
             metrics.requests.inc(kind=kind, code=str(response.status))
