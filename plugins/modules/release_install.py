@@ -202,7 +202,10 @@ def main() -> None:
             )
         result["installed"] = True
 
-    found = read_stamp(dest)
+    try:
+        found = read_stamp(dest)
+    except (OSError, UnicodeDecodeError) as exc:
+        module.fail_json(msg=f"Cannot read {dest}/VERSION: {exc}. Remove {dest} and run again.", **result)
     if found is not None:
         checked(found)
         module.exit_json(msg=f"Release {version} is installed in {dest}.", **result)

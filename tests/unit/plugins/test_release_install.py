@@ -125,3 +125,13 @@ def test_downloaded_by_the_host(tmp_path: Path, served: str) -> None:
     assert sorted(p.name for p in (root / "releases").iterdir()) == ["24.1.0"]  # no download left behind
     assert results["missing"]["failed"] is True
     assert results["missing"]["msg"].startswith(f"Cannot download {served}/nope.tar.gz: HTTP Error 404")
+
+
+def test_a_release_directory_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "opt"
+    (root / "releases/24.1.0/VERSION").mkdir(parents=True)  # a directory where the file should be
+    result = run_tasks([install("unreadable", root, src=str(tmp_path / "none.tar.gz"))], tmp_path)[
+        "unreadable"
+    ]
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"Cannot read {root}/releases/24.1.0/VERSION: [Errno 21] Is a directory")
