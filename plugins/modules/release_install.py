@@ -109,6 +109,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -123,10 +124,17 @@ def read_stamp(path: str) -> str | None:
 
 
 def checked_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """The member as it may be unpacked into dest: what the data filter allows, for a Python
-    without it (before 3.11.4) the same checks by hand. Raises tarfile.TarError otherwise."""
+    """The member as it may be unpacked into dest: what Python's data filter allows, or, for a
+    Python without it (before 3.11.4, such as Debian 12's 3.11.2), checked_by_hand. Raises
+    tarfile.TarError otherwise."""
     if hasattr(tarfile, "data_filter"):
         return tarfile.data_filter(member, dest)
+    return checked_by_hand(member, dest)
+
+
+def checked_by_hand(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """The data filter's checks, for a Python without it: no member or link out of dest, no
+    special file; no set-user-ID bit or group/other write; owned by root."""
     root = os.path.realpath(dest)
     target = os.path.realpath(os.path.join(root, member.name))
     if os.path.isabs(member.name) or os.path.commonpath([root, target]) != root:
@@ -183,8 +191,9 @@ def main() -> None:
     version = params["version"]
     if not VERSION_RE.match(version):
         module.fail_json(msg=f"version must be MAJOR.MINOR.PATCH, not '{version}'.")
-    if params["timeout"] <= 0:
-        module.fail_json(msg=f"timeout must be more than 0 seconds, not {params['timeout']}.")
+    errors = timeout_errors({"timeout": params["timeout"]})
+    if errors:
+        module.fail_json(msg=f"Bad timeout: {errors[0]}.")
     dest = os.path.join(params["root"], "releases", version)
     source = params["src"] or params["url"]
     artifact = os.path.basename(source) if source else f"intelgraph-server-{version}.tar.gz"

@@ -34,7 +34,7 @@ def tarball(path: Path, files: dict[str, bytes], links: dict[str, str] | None = 
     return path
 
 
-def install(name: str, root: Path, check: bool = False, **source: str) -> dict:
+def install(name: str, root: Path, check: bool = False, **source: object) -> dict:
     task = {"intelgraph.ops.release_install": {"version": "24.1.0", "root": str(root), **source}}
     return {"name": name, **task, "ignore_errors": True, **({"check_mode": True} if check else {})}
 
@@ -135,3 +135,45 @@ def test_a_release_directory_that_cannot_be_read_is_named(tmp_path: Path) -> Non
     ]
     assert result["failed"] is True
     assert result["msg"].startswith(f"Cannot read {root}/releases/24.1.0/VERSION: [Errno 21] Is a directory")
+
+
+def test_a_python_without_the_data_filter_unpacks_with_the_same_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet's Debian 12 runs Python 3.11.2, which has no tarfile.data_filter: the module
+    checks the members by hand there, and refuses what the filter refuses."""
+    from ansible_collections.intelgraph.ops.plugins.modules import release_install
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    good = tarball(tmp_path / "good.tar.gz", FILES, links={"bin/api": "intelgraph-api"})
+    assert release_install.unpack(str(good), str(tmp_path / "good")) == 3
+    api = tmp_path / "good/bin/intelgraph-api"
+    assert api.read_bytes() == FILES["bin/intelgraph-api"] and api.stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "good/bin/api").resolve() == api
+    refused = {
+        "dotdot": (dict(FILES, **{"../outside": b"x"}), {}, "../outside would be unpacked outside"),
+        "absolute": (dict(FILES, **{"/tmp/abs": b"x"}), {}, "/tmp/abs would be unpacked outside"),
+        "link": (FILES, {"etc": "/etc"}, "etc links outside"),
+        "link-up": (FILES, {"up": "../.."}, "up links outside"),
+    }
+    for name, (files, links, said) in refused.items():
+        with pytest.raises(tarfile.TarError, match=said):
+            release_install.unpack(
+                str(tarball(tmp_path / f"{name}.tar.gz", files, links)), str(tmp_path / name)
+            )
+    assert not (tmp_path / "outside").exists()
+    fifo = tarfile.TarInfo("fifo")
+    fifo.type = tarfile.FIFOTYPE
+    with pytest.raises(tarfile.TarError, match="fifo is a special file"):
+        release_install.checked_by_hand(fifo, str(tmp_path / "special"))
+
+
+def test_a_bad_timeout_is_refused_as_every_wait_of_the_collection(tmp_path: Path) -> None:
+    result = run_tasks(
+        [install("bad timeout", tmp_path / "opt", url="http://127.0.0.1:9/x.tar.gz", timeout=0)], tmp_path
+    )
+    assert result["bad timeout"]["failed"] is True
+    assert (
+        result["bad timeout"]["msg"]
+        == "Bad timeout: timeout=0.0: must be more than 0 seconds (0 would wait for ever)."
+    )
