@@ -7,6 +7,8 @@ its first test file as soon as its own command has ended rather than when both h
 second lane's files start from the fleet images Molecule made. The test files wait in one
 queue, the longest first; a free lane takes the next, runs it whole (`pytest FILE`) and prints
 its output whole when it ends. When a `--first` command fails, no lane takes another file.
+At the end, the last lines of each failed part are printed again, after the other parts'
+output, so that a log shown by its tail (CI's) still says what failed.
 
 Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to-end part's
 time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
@@ -84,6 +86,12 @@ class Outcome:
     started: float
     ended: float
     is_file: bool
+    tail: list[str] = field(default_factory=list)
+
+
+# How many of a failed part's last lines the verdict repeats: pytest's short summary and its
+# last failure, or the last step of a make target.
+TAIL_LINES = 30
 
 
 class Lanes:
@@ -103,7 +111,8 @@ class Lanes:
         ended = time.time()
         verdict = "passed" if proc.returncode == 0 else f"FAILED (exit code {proc.returncode})"
         with self.print_lock:
-            self.outcomes.append(Outcome(what, lane, proc.returncode, started, ended, is_file))
+            tail = proc.stdout.rstrip().splitlines()[-TAIL_LINES:] if proc.returncode else []
+            self.outcomes.append(Outcome(what, lane, proc.returncode, started, ended, is_file, tail))
             print(f"=== lane {lane}: {what}: {verdict} in {minutes(ended - started)}", flush=True)
             print(proc.stdout.rstrip(), flush=True)
         return proc.returncode
@@ -167,11 +176,14 @@ class Lanes:
         arguments (a selection such as -k), a file none of whose tests is selected (pytest's
         exit code 5) is not a failure."""
         selecting = bool(self.pytest_args)
-        failed = [o.what for o in self.outcomes if o.rc != 0 and not (selecting and o.is_file and o.rc == 5)]
+        failed = [o for o in self.outcomes if o.rc != 0 and not (selecting and o.is_file and o.rc == 5)]
+        for outcome in failed:
+            print(f"--- the last lines of {outcome.what} (lane {outcome.lane}, exit code {outcome.rc}):")
+            print("\n".join(outcome.tail), flush=True)
         if self.queue.files:
             print(f"not run, after a failure: {', '.join(str(p) for p in self.queue.files)}")
         if failed:
-            print(f"failed: {', '.join(failed)}")
+            print(f"failed: {', '.join(o.what for o in failed)}")
             return 1
         if not [o for o in files if o.rc == 0]:
             print(f"no test was run ({' '.join(self.pytest_args) or 'no test file found'})")

@@ -148,11 +148,15 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
         **{f"test_{n}": LANE_FILE.format(name=n, ok=True) for n in ("one", "two", "three")},
     )
     marker = tmp_path / "second-lane-ready"
+    # Lane 2's first command lasts until a file has logged its start (60 s at most): lane 1 must
+    # take that file while it runs, however slow the machine.
+    until_a_file_ran = "for i in $(seq 600); do grep -qv ^first $LOG 2>/dev/null && break; sleep 0.1; done"
     run = subprocess.run(
         [
             sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"),
             "--first", "sh -c 'echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG'",
-            "--first", f"sh -c 'sleep 3; echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG; touch {marker}'", str(files),
+            "--first", f"sh -c '{until_a_file_ran}; echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG; touch {marker}'",
+            str(files),
         ],
         env={"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "INTELGRAPH_SANDBOX_ID": "4", "LOG": str(log)},
         capture_output=True, text=True, timeout=120, check=False,
@@ -167,7 +171,7 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
     lane_of = {name: fleet for name, fleet, _ in ran}
     assert set(lane_of.values()) <= {"5", "6"} and lane_of[ran[0][0]] == "5"
     assert float(ran[0][2]) < marker.stat().st_mtime
-    assert "=== lane 2: sh -c 'sleep 3; echo first" in run.stdout and "passed in" in run.stdout
+    assert f"=== lane 2: sh -c '{until_a_file_ran}; echo first" in run.stdout and "passed in" in run.stdout
     assert sorted(p.name for p in (tmp_path / "timings").glob("e2e-*.xml")) == [
         "e2e-test_one.xml",
         "e2e-test_three.xml",
@@ -186,6 +190,13 @@ def test_a_failed_file_fails_the_run_and_a_failed_first_command_stops_the_queue(
     assert failed.returncode == 1
     assert "=== lane 1: " in failed.stdout and "FAILED (exit code 1)" in failed.stdout
     assert "failed: " + str(files / "test_bad.py") in failed.stdout
+    # The failure is repeated after the output of the file that ran after it, so that the
+    # log's tail says what failed.
+    repeated = failed.stdout.index(
+        "--- the last lines of " + str(files / "test_bad.py") + " (lane 1, exit code 1):"
+    )
+    assert repeated > failed.stdout.index("test_good.py: passed")
+    assert "FAILED " in failed.stdout[repeated:] and "1 failed" in failed.stdout[repeated:]
 
     stopped = run_lanes(tmp_path, "--first", "false", "--first", "sh -c 'sleep 2'", str(files))
     assert stopped.returncode == 1

@@ -130,7 +130,9 @@ def warming() -> Iterator[tuple[str, list[str]]]:
 
 def test_a_wait_asks_again_until_ready(warming: tuple[str, list[str]]) -> None:
     base, asked = warming
-    result = run_module("service_ready", dict(args(base), wait=5))
+    # The wait and the timeout are upper bounds, wide for a loaded machine: the run ends at the
+    # fourth request.
+    result = run_module("service_ready", dict(args(base), wait=60, timeout=30))
     assert result.get("failed") is not True, result
     assert result["ready"]["status"] == 200
     # Ready on the fourth request, 0.1 s apart: one module run, well short of the wait.
