@@ -13,6 +13,9 @@ image_repo="localhost/intelgraph-sandbox-host"
 recipe_hash=$(cat "$0" "$packages_file" | sha256sum | cut -c1-12)
 image="$image_repo:$recipe_hash"
 force=${1:-}
+# pnpm 8, the release the workspace is made for; its sha512 as the npm registry gives it.
+PNPM_VERSION=8.15.9
+PNPM_SHA512=499434c9d8fdd1a2794ebf4552b3b25c0a633abcee5bb15e7b5de90f32f47b513aca98cd5cfd001c31f0db454bc3804edccd578501e4ca293a6816166bbd9f81
 
 log() { printf 'image: %s\n' "$*" >&2; }
 die() { printf 'image: error: %s\n' "$*" >&2; exit 1; }
@@ -78,15 +81,32 @@ mount --bind /dev/pts "$rootfs/dev/pts"
 
 in_root() { chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 
+# While the image is built, dpkg neither syncs each file it unpacks (a failed build is thrown
+# away) nor unpacks documentation, manual pages and info files (a host never reads them); the
+# first setting is removed before the image is saved, the second kept.
+printf 'force-unsafe-io\n' >"$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-image-build"
+printf 'path-exclude=/usr/share/doc/*\npath-exclude=/usr/share/man/*\npath-exclude=/usr/share/info/*\n' \
+    >"$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-no-docs"
+
 log "installing the fleet's packages"
 mapfile -t pkgs < <(grep -v '^[[:space:]]*#' "$packages_file" | grep -v '^[[:space:]]*$')
 in_root apt-get update -qq >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get update failed"; }
 in_root apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >>"$work/apt.log" 2>&1 \
     || { tail -n 30 "$work/apt.log" >&2; die "apt-get install failed"; }
 in_root update-ca-certificates >/dev/null 2>&1
-in_root npm config set -g cafile /etc/ssl/certs/ca-certificates.crt
-in_root npm install -g --silent pnpm@8 >>"$work/apt.log" 2>&1 \
-    || { tail -n 30 "$work/apt.log" >&2; die "npm install -g pnpm failed"; }
+
+# pnpm (the workspace's `make bootstrap`, `pnpm run db:migrate`) from its release on the npm
+# registry, checked against the registry's sha512: Debian's npm, only to install it, would
+# bring some 300 more packages.
+log "installing pnpm $PNPM_VERSION"
+in_root curl -fsS --retry 3 -o /tmp/pnpm.tgz "https://registry.npmjs.org/pnpm/-/pnpm-$PNPM_VERSION.tgz" \
+    || die "downloading pnpm $PNPM_VERSION failed"
+echo "$PNPM_SHA512  $rootfs/tmp/pnpm.tgz" | sha512sum --check --quiet - || die "pnpm $PNPM_VERSION: checksum mismatch"
+mkdir -p "$rootfs/usr/local/lib/pnpm"
+tar -xzf "$rootfs/tmp/pnpm.tgz" -C "$rootfs/usr/local/lib/pnpm" --strip-components=1 --no-same-owner
+ln -sfn ../lib/pnpm/bin/pnpm.cjs "$rootfs/usr/local/bin/pnpm"
+rm -f "$rootfs/tmp/pnpm.tgz"
+[ "$(in_root pnpm --version)" = "$PNPM_VERSION" ] || die "pnpm $PNPM_VERSION does not run in the image"
 
 log "configuring systemd and sshd"
 # Services are off until a role enables them on the hosts that run them.
@@ -113,7 +133,7 @@ MaxStartups 100:30:200
 MaxSessions 50
 EOF
 
-rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf"
+rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf" "$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-image-build"
 : >"$rootfs/etc/machine-id"
 in_root apt-get clean
 rm -rf "$rootfs/var/lib/apt/lists/"* "$rootfs/root/.npm"
