@@ -147,7 +147,6 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
         tmp_path / "files",
         **{f"test_{n}": LANE_FILE.format(name=n, ok=True) for n in ("one", "two", "three")},
     )
-    marker = tmp_path / "second-lane-ready"
     # Lane 2's first command lasts until a file has logged its start (60 s at most): lane 1 must
     # take that file while it runs, however slow the machine.
     until_a_file_ran = "for i in $(seq 600); do grep -qv ^first $LOG 2>/dev/null && break; sleep 0.1; done"
@@ -155,7 +154,7 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
         [
             sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"),
             "--first", "sh -c 'echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG'",
-            "--first", f"sh -c '{until_a_file_ran}; echo first $INTELGRAPH_SANDBOX_ID 0 >> $LOG; touch {marker}'",
+            "--first", f"sh -c '{until_a_file_ran}; echo first $INTELGRAPH_SANDBOX_ID $(date +%s.%N) >> $LOG'",
             str(files),
         ],
         env={"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "INTELGRAPH_SANDBOX_ID": "4", "LOG": str(log)},
@@ -170,7 +169,8 @@ def test_each_lane_runs_its_first_command_then_takes_files_on_a_fleet_of_its_own
     # Lane 1 (fleet 5) began before lane 2's first command ended; lane 2 drove fleet 6.
     lane_of = {name: fleet for name, fleet, _ in ran}
     assert set(lane_of.values()) <= {"5", "6"} and lane_of[ran[0][0]] == "5"
-    assert float(ran[0][2]) < marker.stat().st_mtime
+    ended = {fleet: float(at) for name, fleet, at in logged if name == "first"}
+    assert float(ran[0][2]) < ended["6"]
     assert f"=== lane 2: sh -c '{until_a_file_ran}; echo first" in run.stdout and "passed in" in run.stdout
     assert sorted(p.name for p in (tmp_path / "timings").glob("e2e-*.xml")) == [
         "e2e-test_one.xml",
