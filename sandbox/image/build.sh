@@ -136,7 +136,7 @@ EOF
 rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf" "$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-image-build"
 : >"$rootfs/etc/machine-id"
 in_root apt-get clean
-rm -rf "$rootfs/var/lib/apt/lists/"* "$rootfs/root/.npm"
+rm -rf "$rootfs/var/lib/apt/lists/"*
 
 for m in dev/pts dev proc sys; do umount -l "$rootfs/$m"; done
 
