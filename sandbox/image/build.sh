@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the sandbox host image: Debian bookworm with systemd as PID 1, sshd, and every
 # Debian package the fleet needs baked in with its unit disabled (the roles enable what
-# each host runs). The image tag carries a hash of this script and the package list, so a
-# changed recipe builds a new image and an unchanged one is reused.
+# each host runs), and a compiled-code cache for the zips Ansible's module runs import
+# (zipimport_cache.py). The image tag carries a hash of this script, the package list and
+# that file, so a changed recipe builds a new image and an unchanged one is reused.
 #
 # usage: sandbox/image/build.sh [--force]     prints the image reference on stdout
 set -euo pipefail
@@ -10,7 +11,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 packages_file="$here/packages.txt"
 image_repo="localhost/intelgraph-sandbox-host"
-recipe_hash=$(cat "$0" "$packages_file" | sha256sum | cut -c1-12)
+zipimport_cache="$here/zipimport_cache.py"
+recipe_hash=$(cat "$0" "$packages_file" "$zipimport_cache" | sha256sum | cut -c1-12)
 image="$image_repo:$recipe_hash"
 force=${1:-}
 # pnpm 8, the release the workspace is made for; its sha512 as the npm registry gives it.
@@ -132,6 +134,14 @@ UseDNS no
 MaxStartups 100:30:200
 MaxSessions 50
 EOF
+
+# Every Python start on the host (a module run's among them) installs the cache; it changes
+# no code that runs, only how often the same source is compiled.
+log "installing the zipimport compiled-code cache"
+site_packages="$rootfs/usr/lib/python3/dist-packages"
+install -m 0644 "$zipimport_cache" "$site_packages/intelgraph_zipimport_cache.py"
+printf 'import intelgraph_zipimport_cache; intelgraph_zipimport_cache.install()\n' \
+    >"$site_packages/intelgraph-zipimport-cache.pth"
 
 rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf" "$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-image-build"
 : >"$rootfs/etc/machine-id"

@@ -140,3 +140,23 @@ def test_a_command_past_its_timeout_is_stopped(probe: tuple[Fleet, str]) -> None
         ["pgrep", "-f", f"podman exec {fleet.container(name)} "], capture_output=True, timeout=30
     )
     assert listed.returncode == 1, listed.stdout
+
+
+def test_a_zip_import_on_a_host_keeps_its_compiled_code_for_the_next(probe: tuple[Fleet, str]) -> None:
+    """What an Ansible module run does on a host: python3 importing a module from a zip."""
+    fleet, name = probe
+    host = fleet.host(name)
+    make_zip = (
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w');"
+        " z.writestr('probe_payload.py', 'def answer():\\n    return 42\\n'); z.close()"
+    )
+    run_zip = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import probe_payload; print(probe_payload.answer())"
+    )
+    cache = "/var/cache/intelgraph-zipimport"
+    before = set(host.check_output(f"mkdir -p {cache} && ls {cache}").split())
+    for archive in ("/tmp/probe-one.zip", "/tmp/probe-two.zip"):
+        host.check_output(f'python3 -c "{make_zip}" {archive}')
+        assert host.check_output(f'python3 -c "{run_zip}" {archive}') == "42"
+    kept = set(host.check_output(f"ls {cache}").split()) - before
+    assert len(kept) == 1, f"{cache} gained {sorted(kept)} for one source imported twice"

@@ -1,0 +1,64 @@
+"""A compiled-code cache for Python modules imported from zip archives, on sandbox hosts.
+
+Each Ansible module run sends the module and the ``ansible.module_utils`` it needs as a zip,
+which the host's Python imports with ``zipimport``. ``zipimport`` compiles every file of it
+afresh and writes no bytecode, so every module run compiles ``ansible.module_utils.basic``
+and its imports again: about a quarter of a module run's CPU, and the fleet's hosts share the
+test machine's two cores with the controller. The host image installs this module, and a
+``.pth`` file that calls ``install()`` (``build.sh``): it keeps each compiled file under ``CACHE_DIR``, keyed by the
+Python version and the file's source, and loads it from there the next time the same source
+is imported. The code that runs is the code that was sent; only its compilation is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+import types
+import zipimport
+
+CACHE_DIR = "/var/cache/intelgraph-zipimport"
+
+_compile_source = zipimport._compile_source  # type: ignore[attr-defined]
+
+
+def _key(source: bytes) -> str:
+    return hashlib.sha256(sys.version.encode() + b"\0" + source).hexdigest()
+
+
+def _with_filename(code: types.CodeType, filename: str) -> types.CodeType:
+    """The cached code with the path it is imported from now (tracebacks name the module's own zip)."""
+    consts = tuple(
+        _with_filename(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def cached_compile_source(pathname: str, source: bytes) -> types.CodeType:
+    """zipimport's compile step, through the cache; a cache that cannot be read or written is skipped."""
+    path = os.path.join(CACHE_DIR, _key(source))
+    try:
+        with open(path, "rb") as cached:
+            code = marshal.load(cached)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    else:
+        if isinstance(code, types.CodeType):
+            return _with_filename(code, pathname)
+    code = _compile_source(pathname, source)
+    try:
+        os.makedirs(CACHE_DIR, mode=0o700, exist_ok=True)
+        partial = f"{path}.{os.getpid()}"
+        with open(partial, "wb") as out:
+            marshal.dump(code, out)
+        os.replace(partial, path)
+    except OSError:
+        pass
+    return code
+
+
+def install() -> None:
+    """Put the cache in zipimport's compile step: the .pth file calls this at every interpreter start."""
+    zipimport._compile_source = cached_compile_source  # type: ignore[attr-defined]
