@@ -100,7 +100,7 @@ class PlaybookRun:
     def task_hosts(self, task: str) -> list[str]:
         """The hosts a task ran on (ok or changed, not skipped), one entry per run of it: the
         task's name as its TASK line prints it, e.g. `intelgraph_service : Write the service
-        settings`."""
+        settings and the connection secrets`."""
         hosts: list[str] = []
         current = ""
         for line in self.output.splitlines():
