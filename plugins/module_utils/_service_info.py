@@ -12,6 +12,7 @@ name (read_text): the others are only stat'ed."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import grp
 import http.client
@@ -155,14 +156,16 @@ def sha256(path: str) -> str:
 
 
 def read_text(path: str) -> dict[str, Any]:
-    """{"path", "content", "msg"}: the file's text (UTF-8; a byte that is not is replaced), or
-    None and why it cannot be read, in the words of ansible.builtin.slurp."""
+    """{"path", "content", "b64", "msg"}: the file's text (UTF-8; a byte that is not is replaced)
+    and its exact bytes in base64, or None for both and why it cannot be read, in the words of
+    ansible.builtin.slurp."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        return {"path": path, "content": None, "msg": unreadable(path, exc)}
-    return {"path": path, "content": data.decode("utf-8", errors="replace"), "msg": None}
+        return {"path": path, "content": None, "b64": None, "msg": unreadable(path, exc)}
+    content = data.decode("utf-8", errors="replace")
+    return {"path": path, "content": content, "b64": base64.b64encode(data).decode("ascii"), "msg": None}
 
 
 def unreadable(path: str, exc: OSError) -> str:

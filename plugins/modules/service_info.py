@@ -18,7 +18,8 @@ description:
     M(ansible.builtin.stat) gives it in C(lnk_target).
   - With O(files), whether each file exists, its mode, owner and group, and, for a file whose entry asks
     for it, its SHA-256. Files are only stat'ed, never read, except for a checksum asked for by its own entry.
-  - With O(settings_file), the text of that one file (the service's settings, C(api.env) or C(ingest.env)).
+  - With O(settings_file), the text of that one file (the service's settings, C(api.env) or C(ingest.env)),
+    and its exact bytes in base64 (for a copy of it byte for byte).
     The content of no other file is ever read. Never name a file holding secrets (C(secrets.env)) there;
     list it in O(files), without a checksum.
   - Fails only when a file of O(files) or the O(link) is there but cannot be examined (for example a
@@ -165,6 +166,11 @@ settings:
       returned: always
       type: str
       sample: "RPS_LIMIT=50\nRPS_BURST=100\n"
+    b64:
+      description: Its exact bytes, base64-encoded as M(ansible.builtin.slurp) gives them; null when it cannot be read.
+      returned: always
+      type: str
+      sample: "UlBTX0xJTUlUPTUwClJQU19CVVJTVD0xMDAK"
     msg:
       description: "Why it cannot be read, as M(ansible.builtin.slurp) says it (C(File not found: <path>)); null when read."
       sample: "File not found: /etc/intelgraph/api.env"

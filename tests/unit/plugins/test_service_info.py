@@ -213,6 +213,7 @@ def test_the_settings_text_is_read(host: dict[str, Path]) -> None:
     assert read_text(str(host["env"])) == {
         "path": str(host["env"]),
         "content": host["env"].read_text(),
+        "b64": base64.b64encode(host["env"].read_bytes()).decode(),
         "msg": None,
     }
 
@@ -228,13 +229,14 @@ def test_settings_that_cannot_be_read_say_why_as_slurp_does(
     host: dict[str, Path], name: str, msg: str
 ) -> None:
     path = str(host["root"] / name)
-    assert read_text(path) == {"path": path, "content": None, "msg": msg.format(path=path)}
+    assert read_text(path) == {"path": path, "content": None, "b64": None, "msg": msg.format(path=path)}
 
 
 def test_bytes_that_are_not_utf8_are_replaced(tmp_path: Path) -> None:
     path = tmp_path / "api.env"
     path.write_bytes(b"NAME=caf\xe9\n")
     assert read_text(str(path))["content"] == "NAME=caf\ufffd\n"
+    assert base64.b64decode(read_text(str(path))["b64"]) == b"NAME=caf\xe9\n"  # a copy keeps the bytes
 
 
 # --- the module ----------------------------------------------------------------------------
@@ -364,9 +366,10 @@ def test_what_it_says_is_what_uri_stat_and_slurp_said(
             assert settings == {
                 "path": path,
                 "content": base64.b64decode(slurp["content"]).decode(),
+                "b64": slurp["content"],
                 "msg": None,
             }
         else:
-            assert settings == {"path": path, "content": None, "msg": slurp["msg"]}, path
+            assert settings == {"path": path, "content": None, "b64": None, "msg": slurp["msg"]}, path
     link = results["info files"]["link"]
     assert link["target"] == results["stat 3"]["stat"]["lnk_target"]
