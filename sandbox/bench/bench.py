@@ -55,19 +55,16 @@ ROLLOUT = "Upgrade | roll out"
 WAITS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "drain": (
         ROLLOUT,
-        (
-            "Drain the host on every load balancer until its sessions reach 0",
-            "Put the host in maintenance where HAProxy has it down",
-        ),
+        ("Take the host out of every load balancer, in maintenance once its sessions reach 0",),
     ),
     "restart to ready": (
         ROLLOUT,
-        ("Start the service, restarting it when", "Wait until the service answers ready on"),
+        ("Switch the service and start it, restarting it when", "Wait until the service answers ready on"),
     ),
     "back in service": (ROLLOUT, ("Put the host back in service on every load balancer",)),
     "ingest quiesce and queue drain": (
         ROLLOUT,
-        ("Wait until the worker holds no message", "Wait until the ingest queue has drained"),
+        ("Wait until the quiesced worker holds no message", "Wait until the ingest queue has drained"),
     ),
     "ingest consuming again": (ROLLOUT, ("Check that the restarted worker consumes",)),
     # The gates are held in the background; the window is waited out by the task that polls them.

@@ -1,7 +1,6 @@
 """How the end-to-end tests see a host of the fleet (tests/e2e/sandbox.py, Fleet.host): through
 testinfra, by `podman exec` into the host's container, each command bounded in time. Seen here on
-one container of the fleet's host image (systemd as PID 1, no network), started for these tests
-and removed after them."""
+one container of the fleet's host image (conftest.py, probe)."""
 
 from __future__ import annotations
 
@@ -9,8 +8,6 @@ import logging
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,35 +16,7 @@ from testinfra.host import Host
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
 
-from sandbox import ROOT, Fleet
-
-
-@pytest.fixture(scope="module")
-def probe() -> Iterator[tuple[Fleet, str]]:
-    """A fleet with one host of its own, in group `probe`: a container of the sandbox host image
-    (made first by sandbox/image/build.sh when this machine has none), booted."""
-    image = subprocess.run(
-        [str(ROOT / "sandbox/image/build.sh")], capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.strip()
-    fleet = Fleet()
-    name = f"probe-{uuid.uuid4().hex[:8]}"
-    fleet.groups["probe"] = [name]
-    container = fleet.container(name)
-    subprocess.run(
-        ["podman", "run", "--detach", "--rm", "--name", container, "--network", "none", "--systemd", "always", image],
-        capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
-    try:
-        deadline, state = time.monotonic() + 120, ""
-        while state not in ("running", "degraded"):  # systemd's bus is not there at first
-            assert time.monotonic() < deadline, f"{container} did not boot: {state!r}"
-            time.sleep(0.5)
-            state = fleet.host(name).run("systemctl is-system-running --wait").stdout.strip()
-        yield fleet, name
-    finally:
-        subprocess.run(
-            ["podman", "rm", "--force", "--time", "0", container], capture_output=True, timeout=120
-        )
+from sandbox import Fleet
 
 
 def test_a_fleet_host_is_a_testinfra_host_on_its_container_one_per_host(probe: tuple[Fleet, str]) -> None:
