@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
 
 
 def sha256_of(path: str) -> str:
@@ -14,3 +17,25 @@ def sha256_of(path: str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def replace_file(path: str, content: bytes, mode: int, owner: tuple[int, int] | None = None) -> None:
+    """Put content at path whole: written to a file of its own beside it (mkstemp), with its mode
+    (and owner uid, gid, when given), synced, then renamed over path, so that nothing ever reads
+    half of it. OSError when it cannot be written; the partial file is then removed."""
+    descriptor, partial = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path) or "."
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
+            os.fchmod(handle.fileno(), mode)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise

@@ -11,10 +11,11 @@ import fcntl
 import glob
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
 
 STATUSES = ("started", "done")
 FLEET = "fleet"
@@ -39,21 +40,8 @@ def load(path: str, release: str) -> dict[str, Any]:
 
 
 def write(path: str, ledger: dict[str, Any]) -> None:
-    """Write the ledger atomically: a temporary file in the same directory, synced, then renamed."""
-    directory = os.path.dirname(path) or "."
-    handle, partial = tempfile.mkstemp(prefix=".ledger-", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(ledger, out, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(partial, 0o600)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+    """Write the ledger atomically (mode 0600): a temporary file in the same directory, synced, then renamed."""
+    replace_file(path, (json.dumps(ledger, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o600)
 
 
 @contextlib.contextmanager

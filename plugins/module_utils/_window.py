@@ -6,14 +6,13 @@ so that the module stays thin and the logic is tested without a clock or a netwo
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
 import re
-import tempfile
 from typing import Any
 
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
 
 OUTCOMES = ("succeeded", "failed")
@@ -226,15 +225,11 @@ def keep_record(record_dir: str, window: dict[str, Any], log: list[dict[str, Any
     when the directory cannot be written."""
     os.makedirs(record_dir, mode=0o700, exist_ok=True)
     os.chmod(record_dir, 0o700)
-    descriptor, partial = tempfile.mkstemp(prefix=".window.json.", suffix=".partial", dir=record_dir)
-    try:
-        with open(descriptor, "w") as handle:
-            json.dump(window, handle, indent=2, sort_keys=True)
-        os.replace(partial, os.path.join(record_dir, "window.json"))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    replace_file(
+        os.path.join(record_dir, "window.json"),
+        json.dumps(window, indent=2, sort_keys=True).encode("utf-8"),
+        0o600,
+    )
     with open(
         os.open(os.path.join(record_dir, "announcements.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
         "a",

@@ -101,9 +101,9 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -120,22 +120,6 @@ def same_content(path: str, content: bytes) -> bool:
             return handle.read() == content
     except FileNotFoundError:
         return False
-
-
-def write_file(path: str, content: bytes) -> None:
-    """Replace path whole with content, root-only: written beside it, then renamed over it."""
-    fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            os.fchmod(handle.fileno(), 0o600)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
 
 
 def directories(root: str, point: str, names: list[str]) -> list[str]:
@@ -220,7 +204,7 @@ def main() -> None:
                 continue
             result["written"].append(name)
             if not module.check_mode:
-                write_file(path, content)
+                replace_file(path, content, 0o600)
         if not (os.path.islink(latest) and os.readlink(latest) == point_id):
             result["written"].append("latest")
             if not module.check_mode:

@@ -105,10 +105,10 @@ import grp
 import os
 import pwd
 import re
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
 
 NOLOGIN = "/usr/sbin/nologin"
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
@@ -138,23 +138,6 @@ def attributes_differ(path: str, uid_gid: tuple[int, int] | None, mode: int) -> 
     except FileNotFoundError:
         return True
     return uid_gid is None or (info.st_uid, info.st_gid) != uid_gid or (info.st_mode & 0o7777) != mode
-
-
-def write_file(path: str, content: bytes, uid_gid: tuple[int, int], mode: int) -> None:
-    """Replace path whole with content, owner, group and mode: written beside it, then renamed over it."""
-    fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            os.fchown(handle.fileno(), *uid_gid)
-            os.fchmod(handle.fileno(), mode)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
 
 
 class ServiceConfig:
@@ -218,7 +201,7 @@ class ServiceConfig:
             )
         if not self.module.check_mode:
             try:
-                write_file(path, wanted, uid_gid or self.fail_ids(owner, group), mode)
+                replace_file(path, wanted, mode, uid_gid or self.fail_ids(owner, group))
             except OSError as exc:
                 self.module.fail_json(msg=f"Cannot write {path}: {exc}.", changed_items=self.changed)
         return True

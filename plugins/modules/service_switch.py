@@ -94,10 +94,10 @@ service_change:
 
 import os
 import stat
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -110,23 +110,6 @@ def unit_differs(path: str, content: bytes) -> bool:
     except FileNotFoundError:
         return True
     return found != content or stat.S_IMODE(info.st_mode) != 0o644 or (info.st_uid, info.st_gid) != (0, 0)
-
-
-def write_unit(path: str, content: bytes) -> None:
-    """Replace path whole: written beside it, then renamed over it."""
-    fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            os.fchown(handle.fileno(), 0, 0)
-            os.fchmod(handle.fileno(), 0o644)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
 
 
 def point_link(link: str, target: str) -> None:
@@ -186,7 +169,7 @@ def main() -> None:
         result["unit_changed"] = True
         if not check:
             try:
-                write_unit(unit_path, content)
+                replace_file(unit_path, content, 0o644, (0, 0))
             except OSError as exc:
                 module.fail_json(msg=f"Cannot write {unit_path}: {exc}.", **result)
             switch.systemctl_does(result, "daemon-reload")
