@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 
 
@@ -39,3 +40,21 @@ def replace_file(path: str, content: bytes, mode: int, owner: tuple[int, int] | 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
         raise
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The file's content, or None when there is none. OSError when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def attributes_differ(path: str, mode: int, owner: tuple[int, int]) -> bool:
+    """Whether path (not followed) has another mode or owner uid, gid than these; True when it is missing."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_IMODE(info.st_mode) != mode or (info.st_uid, info.st_gid) != owner

@@ -100,10 +100,13 @@ import binascii
 import hashlib
 import os
 import re
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import (
+    attributes_differ,
+    read_bytes,
+    replace_file,
+)
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -112,14 +115,6 @@ def relative_ok(path: str) -> bool:
     """Whether path stays inside the restore point: relative, no empty part, no `.` or `..`."""
     parts = path.split("/")
     return not path.startswith("/") and all(part not in ("", ".", "..") for part in parts)
-
-
-def same_content(path: str, content: bytes) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read() == content
-    except FileNotFoundError:
-        return False
 
 
 def directories(root: str, point: str, names: list[str]) -> list[str]:
@@ -132,15 +127,6 @@ def directories(root: str, point: str, names: list[str]) -> list[str]:
             if path not in found:
                 found.append(path)
     return found
-
-
-def directory_differs(path: str) -> bool:
-    """Whether path is not a directory of root's, mode 0700."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return True
-    return not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != 0o700 or info.st_uid != os.getuid()
 
 
 def main() -> None:
@@ -190,17 +176,18 @@ def main() -> None:
     copies.append(("manifest.json", params["manifest"].encode("utf-8")))
 
     latest = os.path.join(root, "latest")
+    owner = (os.getuid(), os.getgid())  # the files it writes are the module's user's (root's)
     try:
         for path in directories(root, point, [name for name, _content in copies]):
-            if directory_differs(path):
+            if not os.path.isdir(path) or attributes_differ(path, 0o700, owner):
                 result["written"].append(os.path.relpath(path, point) + "/")
                 if not module.check_mode:
                     os.makedirs(path, 0o700, exist_ok=True)
-                    os.chown(path, os.getuid(), os.getgid())
+                    os.chown(path, *owner)
                     os.chmod(path, 0o700)
         for name, content in copies:
             path = os.path.join(point, name)
-            if same_content(path, content) and stat.S_IMODE(os.stat(path).st_mode) == 0o600:
+            if read_bytes(path) == content and not attributes_differ(path, 0o600, owner):
                 continue
             result["written"].append(name)
             if not module.check_mode:

@@ -108,19 +108,14 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import (
+    attributes_differ,
+    read_bytes,
+    replace_file,
+)
 
 NOLOGIN = "/usr/sbin/nologin"
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
-
-
-def read_bytes(path: str) -> bytes | None:
-    """The file's content, or None when there is none."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def ids(owner: str, group: str) -> tuple[int, int] | None:
@@ -129,15 +124,6 @@ def ids(owner: str, group: str) -> tuple[int, int] | None:
         return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
     except KeyError:
         return None
-
-
-def attributes_differ(path: str, uid_gid: tuple[int, int] | None, mode: int) -> bool:
-    """Whether the existing path has another owner, group or mode than asked (True when it is missing)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return True
-    return uid_gid is None or (info.st_uid, info.st_gid) != uid_gid or (info.st_mode & 0o7777) != mode
 
 
 class ServiceConfig:
@@ -171,7 +157,7 @@ class ServiceConfig:
     def directory(self) -> None:
         path, user = self.params["directory"], self.params["user"]
         uid_gid = ids("root", user)
-        if os.path.isdir(path) and not attributes_differ(path, uid_gid, 0o750):
+        if os.path.isdir(path) and uid_gid is not None and not attributes_differ(path, 0o750, uid_gid):
             return
         self.changed.append("directory")
         if self.module.check_mode:
@@ -191,7 +177,7 @@ class ServiceConfig:
         except OSError as exc:
             self.module.fail_json(msg=f"Cannot read {path}: {exc}.", changed_items=self.changed)
         uid_gid = ids(owner, group)
-        if found == wanted and not attributes_differ(path, uid_gid, mode):
+        if found == wanted and uid_gid is not None and not attributes_differ(path, mode, uid_gid):
             return False
         self.changed.append(item)
         if item == "settings" and found != wanted:

@@ -93,23 +93,16 @@ service_change:
 """
 
 import os
-import stat
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import (
+    attributes_differ,
+    read_bytes,
+    replace_file,
+)
 
 UNIT_DIR = "/etc/systemd/system"
-
-
-def unit_differs(path: str, content: bytes) -> bool:
-    try:
-        info = os.lstat(path)
-        with open(path, "rb") as handle:
-            found = handle.read()
-    except FileNotFoundError:
-        return True
-    return found != content or stat.S_IMODE(info.st_mode) != 0o644 or (info.st_uid, info.st_gid) != (0, 0)
 
 
 def point_link(link: str, target: str) -> None:
@@ -165,7 +158,7 @@ def main() -> None:
     unit_path = os.path.join(UNIT_DIR, f"{name}.service")
     content = params["unit"].encode("utf-8")
 
-    if unit_differs(unit_path, content):
+    if read_bytes(unit_path) != content or attributes_differ(unit_path, 0o644, (0, 0)):
         result["unit_changed"] = True
         if not check:
             try:
