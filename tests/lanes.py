@@ -12,6 +12,10 @@ output, so that a log shown by its tail (CI's) still says what failed.
 
 Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to-end part's
 time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
+So does, in `cpu.json`, what each part and file cost in CPU (its own processes, the controller
+side: the fleet's containers are not among them), and how busy the machine's CPUs were from
+the first part started to the last ended (/proc/stat): CPU, not wall time, is what two lanes
+share on a 2-core machine.
 The lanes' fleets are removed at the end unless KEEP_FLEETS=1.
 
 usage: tests/lanes.py [--lanes 2] [--first CMD]... [--timings DIR] PATH... [-- PYTEST_ARG...]
@@ -20,6 +24,7 @@ usage: tests/lanes.py [--lanes 2] [--first CMD]... [--timings DIR] PATH... [-- P
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -45,6 +50,30 @@ LONGEST_FIRST = [
     "test_precheck.py",
     "test_migrate.py",
 ]
+
+
+def cpu_times() -> tuple[float, list[int]]:
+    """(now, the machine's CPU time counters in clock ticks): the first line of /proc/stat, every
+    CPU summed: user, nice, system, idle, iowait, irq, softirq, steal, ..."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return time.monotonic(), [int(n) for n in fields[1:9]]
+
+
+def machine_busy(before: tuple[float, list[int]], after: tuple[float, list[int]]) -> dict[str, float]:
+    """How the machine's CPUs spent the time between two cpu_times(): its CPUs, the seconds, and
+    the share of the CPUs' time that was busy (user, nice, system, irq, softirq), waiting on I/O
+    and taken by the hypervisor (steal)."""
+    (t0, c0), (t1, c1) = before, after
+    user, nice, system, idle, iowait, irq, softirq, steal = (b - a for a, b in zip(c0, c1, strict=True))
+    total = max(user + nice + system + idle + iowait + irq + softirq + steal, 1)
+    return {
+        "cpus": os.cpu_count() or 1,
+        "seconds": round(t1 - t0, 1),
+        "busy": round((user + nice + system + irq + softirq) / total, 3),
+        "iowait": round(iowait / total, 3),
+        "steal": round(steal / total, 3),
+    }
 
 
 def test_files(paths: list[Path]) -> list[Path]:
@@ -86,6 +115,7 @@ class Outcome:
     started: float
     ended: float
     is_file: bool
+    cpu: float = 0.0  # seconds of CPU of its process and every descendant it waited for
     tail: list[str] = field(default_factory=list)
 
 
@@ -105,17 +135,26 @@ class Lanes:
 
     def run(self, lane: int, what: str, cmd: list[str], env: dict[str, str], is_file: bool) -> int:
         started = time.time()
-        proc = subprocess.run(
+        with subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        ) as proc:
+            assert proc.stdout is not None
+            output = proc.stdout.read()
+            # wait4, not wait: the process's resource usage comes with its exit status.
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = rc = os.waitstatus_to_exitcode(status)
         ended = time.time()
-        verdict = "passed" if proc.returncode == 0 else f"FAILED (exit code {proc.returncode})"
+        cpu = usage.ru_utime + usage.ru_stime
+        verdict = "passed" if rc == 0 else f"FAILED (exit code {rc})"
         with self.print_lock:
-            tail = proc.stdout.rstrip().splitlines()[-TAIL_LINES:] if proc.returncode else []
-            self.outcomes.append(Outcome(what, lane, proc.returncode, started, ended, is_file, tail))
-            print(f"=== lane {lane}: {what}: {verdict} in {minutes(ended - started)}", flush=True)
-            print(proc.stdout.rstrip(), flush=True)
-        return proc.returncode
+            tail = output.rstrip().splitlines()[-TAIL_LINES:] if rc else []
+            self.outcomes.append(Outcome(what, lane, rc, started, ended, is_file, cpu, tail))
+            print(
+                f"=== lane {lane}: {what}: {verdict} in {minutes(ended - started)}, CPU {minutes(cpu)}",
+                flush=True,
+            )
+            print(output.rstrip(), flush=True)
+        return rc
 
     def lane(self, lane: int, first: str | None) -> None:
         fleet = {"INTELGRAPH_SANDBOX_ID": str(self.base + lane)}
@@ -139,8 +178,20 @@ class Lanes:
             down = [str(playbook), "sandbox/playbooks/fleet_down.yml"]
             subprocess.run(down, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
 
+    def write_cpu(self, busy: dict[str, float]) -> None:
+        """cpu.json in --timings: each part's wall time and CPU, and the machine's."""
+        parts = [
+            {"what": o.what, "lane": o.lane, "file": o.is_file, "seconds": round(o.ended - o.started, 1),
+             "cpu": round(o.cpu, 1), "rc": o.rc}
+            for o in sorted(self.outcomes, key=lambda o: o.started)
+        ]  # fmt: skip
+        (self.args.timings / "cpu.json").write_text(
+            json.dumps({"machine": busy, "parts": parts}, indent=1) + "\n"
+        )
+
     def main(self) -> int:
         firsts = self.args.first or []
+        before = cpu_times()
         lanes = max(self.args.lanes, len(firsts))
         self.args.timings.mkdir(parents=True, exist_ok=True)
         threads = [
@@ -167,6 +218,7 @@ class Lanes:
             seconds = max(o.ended for o in files) - min(o.started for o in files)
             rc = max(o.rc for o in files)
             (self.args.timings / "test-e2e.seconds").write_text(f"{round(seconds)} rc={rc}\n")
+        self.write_cpu(machine_busy(before, cpu_times()))
         if os.environ.get("KEEP_FLEETS") != "1":
             self.remove_fleets()
         return self.verdict(files)

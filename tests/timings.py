@@ -7,6 +7,11 @@ The parts overlap: the end-to-end lanes (tests/lanes.py) take their first file a
 part before them on the same lane has ended, so the end-to-end time runs from the first file
 taken to the last ended.
 
+With the lanes' `cpu.json`, it also prints how busy the machine's CPUs were and what each part
+and end-to-end file cost in CPU (its own processes: pytest, ansible-playbook and its workers,
+the modules run on the controller; not the fleet's containers). The lanes share the CPUs: a
+part's wall time depends on what ran beside it, its CPU much less.
+
 usage: tests/timings.py --dir .sandbox/test-timings --target-minutes 25 --e2e-budget-minutes 20
                         [--slowest 15]
 """
@@ -14,6 +19,7 @@ usage: tests/timings.py --dir .sandbox/test-timings --target-minutes 25 --e2e-bu
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -47,19 +53,51 @@ def slowest_tests(directory: Path, count: int) -> list[tuple[float, str]]:
     return sorted(cases, reverse=True)[:count]
 
 
-def summary(parts: dict[str, float], tests: list[tuple[float, str]], target: float, budget: float) -> str:
+def read_cpu(directory: Path) -> dict:
+    """The lanes' cpu.json ({"machine": {...}, "parts": [...]}), or an empty one."""
+    path = directory / "cpu.json"
+    return json.loads(path.read_text()) if path.exists() else {"machine": {}, "parts": []}
+
+
+def summary(
+    parts: dict[str, float],
+    tests: list[tuple[float, str]],
+    target: float,
+    budget: float,
+    cpu: dict | None = None,
+) -> str:
+    cpu = cpu or {"machine": {}, "parts": []}
     lines = []
     if "test" in parts:
         total = parts["test"]
         verdict = "within" if total <= target * 60 else "OVER"
         lines.append(f"make test: {minutes(total)} ({verdict} its {target:g}-minute target)")
+    machine = cpu["machine"]
+    if machine:
+        lines.append(
+            f"  the machine's {machine['cpus']} CPUs over {minutes(machine['seconds'])}: {machine['busy']:.0%} busy,"
+            f" {machine['iowait']:.0%} waiting on I/O, {machine['steal']:.0%} taken by the hypervisor"
+        )
+    # The CPU of a part run first on a lane (`make ... molecule`), by the part's name.
+    part_cpu = {word: p["cpu"] for p in cpu["parts"] if not p["file"] for word in p["what"].split()}
     for part, label in PARTS.items():
         if part in parts:
             note = ""
+            if part in part_cpu:
+                note = f"  CPU {minutes(part_cpu[part])}"
             if part == "test-e2e":
+                e2e_cpu = sum(p["cpu"] for p in cpu["parts"] if p["file"])
+                note = f"  CPU {minutes(e2e_cpu)}" if e2e_cpu else ""
                 left = budget * 60 - parts[part]
-                note = f"  (budget {budget:g}m: {minutes(abs(left))} {'left' if left >= 0 else 'OVER'})"
+                note += f"  (budget {budget:g}m: {minutes(abs(left))} {'left' if left >= 0 else 'OVER'})"
             lines.append(f"  {label:<26}{minutes(parts[part]):>8}{note}")
+    files = sorted((p for p in cpu["parts"] if p["file"]), key=lambda p: p["cpu"], reverse=True)
+    if files:
+        lines.append("end-to-end files by CPU (their own processes; the fleet's containers not counted):")
+        lines.extend(
+            f"  {minutes(p['cpu']):>8} CPU {minutes(p['seconds']):>8} wall  lane {p['lane']}  {p['what']}"
+            for p in files
+        )
     if tests:
         lines.append("slowest end-to-end tests (fleet set-up included):")
         lines.extend(f"  {minutes(seconds):>8}  {name}" for seconds, name in tests)
@@ -79,6 +117,7 @@ def main(argv: list[str]) -> int:
             slowest_tests(args.dir, args.slowest),
             args.target_minutes,
             args.e2e_budget_minutes,
+            read_cpu(args.dir),
         )
     )
     return 0

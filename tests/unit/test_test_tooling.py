@@ -3,7 +3,9 @@ that run the end-to-end files, and the timings `make test` prints at its end."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +94,30 @@ def test_timings_print_the_parts_the_budget_and_the_slowest_tests(tmp_path: Path
         "slowest end-to-end tests (fleet set-up included):",
         "     5m02s  tests/e2e/test_faults.py::test_faults",
         "     4m10s  tests/e2e/test_rollout.py::test_upgrade",
+    ]
+
+
+def test_timings_print_the_machine_s_cpu_and_each_part_s(tmp_path: Path) -> None:
+    (tmp_path / "test.seconds").write_text("1500 rc=0\n")
+    (tmp_path / "test-no-fleet.seconds").write_text("480 rc=0\n")
+    (tmp_path / "test-e2e.seconds").write_text("1000 rc=0\n")
+    parts = [
+        {"what": "make --no-print-directory test-no-fleet", "lane": 1, "file": False, "seconds": 480, "cpu": 400, "rc": 0},
+        {"what": "tests/e2e/test_rollout.py", "lane": 2, "file": True, "seconds": 250, "cpu": 130.4, "rc": 0},
+        {"what": "tests/e2e/test_awx.py", "lane": 1, "file": True, "seconds": 300, "cpu": 190, "rc": 0},
+    ]  # fmt: skip
+    machine = {"cpus": 2, "seconds": 1490, "busy": 0.851, "iowait": 0.012, "steal": 0.04}
+    (tmp_path / "cpu.json").write_text(json.dumps({"machine": machine, "parts": parts}))
+
+    text = timings.summary(timings.read_parts(tmp_path), [], 25, 20, timings.read_cpu(tmp_path))
+    assert text.splitlines() == [
+        "make test: 25m00s (within its 25-minute target)",
+        "  the machine's 2 CPUs over 24m50s: 85% busy, 1% waiting on I/O, 4% taken by the hypervisor",
+        "  unit, lint, integration      8m00s  CPU 6m40s",
+        "  end-to-end                  16m40s  CPU 5m20s  (budget 20m: 3m20s left)",
+        "end-to-end files by CPU (their own processes; the fleet's containers not counted):",
+        "     3m10s CPU    5m00s wall  lane 1  tests/e2e/test_awx.py",
+        "     2m10s CPU    4m10s wall  lane 2  tests/e2e/test_rollout.py",
     ]
 
 
@@ -203,6 +229,28 @@ def test_a_failed_file_fails_the_run_and_a_failed_first_command_stops_the_queue(
     assert "=== lane 1: false: FAILED (exit code 1)" in stopped.stdout
     assert "not run, after a failure: " in stopped.stdout
     assert "test_good.py: passed" not in stopped.stdout and "test_bad.py: " not in stopped.stdout
+
+
+def test_each_part_s_cpu_counts_its_descendants_and_the_machine_s_is_written(tmp_path: Path) -> None:
+    files = write_tests(tmp_path / "files", test_good="def test_good():\n    assert True\n")
+    # A grandchild of the lane (sh, then python) that spins on the CPU for half a second.
+    spin = f"{sys.executable} -c 'import time; end = time.process_time() + 0.5\nwhile time.process_time() < end: pass'"
+    run = run_lanes(tmp_path, "--lanes", "1", "--first", f'sh -c "{spin}"', str(files))
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = json.loads((tmp_path / "timings/cpu.json").read_text())
+    first, good = written["parts"]
+    assert (first["file"], first["rc"], good["what"], good["file"]) == (
+        False,
+        0,
+        str(files / "test_good.py"),
+        True,
+    )
+    assert 0.5 <= first["cpu"] <= first["seconds"] + 0.5
+    assert 0 < good["cpu"] <= good["seconds"] + 0.5  # pytest's own start
+    assert re.search(r"=== lane 1: sh -c .*: passed in \dm\d\ds, CPU 0m0[1-9]s", run.stdout, re.S), run.stdout
+    machine = written["machine"]
+    assert machine["cpus"] == os.cpu_count() and machine["seconds"] >= first["seconds"] + good["seconds"] - 1
+    assert 0 < machine["busy"] <= 1 and 0 <= machine["steal"] <= 1 and 0 <= machine["iowait"] <= 1
 
 
 def test_a_selection_that_matches_no_test_anywhere_fails(tmp_path: Path) -> None:
