@@ -178,7 +178,7 @@ class Lanes:
             down = [str(playbook), "sandbox/playbooks/fleet_down.yml"]
             subprocess.run(down, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
 
-    def write_cpu(self, busy: dict[str, float]) -> None:
+    def write_cpu(self, machine: dict[str, float]) -> None:
         """cpu.json in --timings: each part's wall time and CPU, and the machine's."""
         parts = [
             {"what": o.what, "lane": o.lane, "file": o.is_file, "seconds": round(o.ended - o.started, 1),
@@ -186,7 +186,7 @@ class Lanes:
             for o in sorted(self.outcomes, key=lambda o: o.started)
         ]  # fmt: skip
         (self.args.timings / "cpu.json").write_text(
-            json.dumps({"machine": busy, "parts": parts}, indent=1) + "\n"
+            json.dumps({"machine": machine, "parts": parts}, indent=1) + "\n"
         )
 
     def main(self) -> int:

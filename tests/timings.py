@@ -24,6 +24,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+NO_CPU: dict = {"machine": {}, "parts": []}  # what read_cpu gives without the lanes' cpu.json
 PARTS = {"test-no-fleet": "unit, lint, integration", "molecule": "Molecule", "test-e2e": "end-to-end"}
 
 
@@ -56,7 +57,7 @@ def slowest_tests(directory: Path, count: int) -> list[tuple[float, str]]:
 def read_cpu(directory: Path) -> dict:
     """The lanes' cpu.json ({"machine": {...}, "parts": [...]}), or an empty one."""
     path = directory / "cpu.json"
-    return json.loads(path.read_text()) if path.exists() else {"machine": {}, "parts": []}
+    return json.loads(path.read_text()) if path.exists() else NO_CPU
 
 
 def summary(
@@ -66,7 +67,7 @@ def summary(
     budget: float,
     cpu: dict | None = None,
 ) -> str:
-    cpu = cpu or {"machine": {}, "parts": []}
+    cpu = cpu or NO_CPU
     lines = []
     if "test" in parts:
         total = parts["test"]
@@ -78,8 +79,9 @@ def summary(
             f"  the machine's {machine['cpus']} CPUs over {minutes(machine['seconds'])}: {machine['busy']:.0%} busy,"
             f" {machine['iowait']:.0%} waiting on I/O, {machine['steal']:.0%} taken by the hypervisor"
         )
-    # The CPU of a part run first on a lane (`make ... molecule`), by the part's name.
-    part_cpu = {word: p["cpu"] for p in cpu["parts"] if not p["file"] for word in p["what"].split()}
+    # The CPU of a part run first on a lane, by the make target that is its command's last word
+    # (`make --no-print-directory molecule`).
+    part_cpu = {p["what"].split()[-1]: p["cpu"] for p in cpu["parts"] if not p["file"]}
     for part, label in PARTS.items():
         if part in parts:
             note = ""
