@@ -13,9 +13,45 @@ import re
 from typing import Any
 
 from ansible_collections.intelgraph.ops.plugins.module_utils._files import replace_file
-from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_url
+from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_data, redact_url
 
 OUTCOMES = ("succeeded", "failed")
+
+# The module's options, shared with its action plugin, which checks a phase (state=check) on the
+# controller itself.
+ARGUMENT_SPEC: dict[str, Any] = {
+    "state": {"type": "str", "choices": ["open", "check", "closed", "record"], "required": True},
+    "release": {"type": "str"},
+    "previous_release": {"type": "str", "default": ""},
+    "minutes": {"type": "int", "default": 15},
+    "deadline": {"type": "str", "default": ""},
+    "links": {"type": "dict", "default": {}},
+    "fleet": {"type": "str", "default": ""},
+    "window": {"type": "dict"},
+    "previous_window": {"type": "dict"},
+    "log": {"type": "list", "elements": "dict", "default": []},
+    "phase": {"type": "str"},
+    "expected_seconds": {"type": "float", "default": 0},
+    "outcome": {"type": "str", "choices": ["succeeded", "failed"], "default": "succeeded"},
+    "reason": {"type": "str", "default": ""},
+    "webhook_url": {"type": "str", "default": "", "no_log": True},
+    "webhook_token": {"type": "str", "default": "", "no_log": True},
+    "webhook_token_header": {"type": "str", "default": "Authorization", "no_log": False},
+    "webhook_token_scheme": {"type": "str", "default": "Bearer", "no_log": False},
+    "validate_certs": {"type": "bool", "default": True},
+    "retries": {"type": "int", "default": 3},
+    "retry_delay": {"type": "float", "default": 2},
+    "timeout": {"type": "float", "default": 10},
+    "announce_required": {"type": "bool", "default": True},
+    "record_dir": {"type": "path"},
+}
+REQUIRED_IF = [
+    ("state", "open", ["release"]),
+    ("state", "check", ["window", "phase"]),
+    ("state", "closed", ["window"]),
+    ("state", "record", ["window", "record_dir"]),
+]
+
 URL_PATTERN = re.compile(r"^https?://[^\s/?#@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
 
 
@@ -111,6 +147,25 @@ def check_phase(
     }
     updated = dict(window, phases=[*window.get("phases", []), entry])
     return fits, updated
+
+
+def check_result(
+    window: dict[str, Any], phase: str, expected: float, now: float
+) -> tuple[dict[str, Any], str | None]:
+    """What state=check returns: the window with the phase recorded, whether the phase fits, the
+    seconds left and the record to keep (the window without secrets); and why the phase is not
+    started, or None when it fits. WindowError for a window that is not open or a negative
+    estimate."""
+    fits, updated = check_phase(window, phase, expected, now)
+    result = {
+        "changed": False,
+        "announced": False,
+        "window": updated,
+        "fits": fits,
+        "remaining_seconds": round(remaining(updated, now), 1),
+        "record": {"log": [], "window": redact_data(updated)},
+    }
+    return result, None if fits else refusal(updated, phase, expected, now)
 
 
 def refusal(window: dict[str, Any], phase: str, expected: float, now: float) -> str:

@@ -15,7 +15,10 @@ description:
     announcement is only logged. Returns the window, which the caller keeps (as a fact) and hands back.
   - O(state=check) decides whether a phase expected to take O(expected_seconds) may start, i.e. end
     before the deadline. A phase that would overrun is refused, and the module fails saying so. The
-    phase is recorded in the returned window either way.
+    phase is recorded in the returned window either way. The module's action plugin decides on the
+    controller, by its clock, wherever the task runs; with O(record_dir), a phase that may start is
+    also kept in the window's record on the host the task runs on (as O(state=record) keeps it), in the
+    same task.
   - O(state=closed) closes the window with an O(outcome) and announces that, with the phases run and
     their timing. Closing a closed window does nothing.
   - O(state=open), O(state=check) and O(state=closed) return the window's record (RV(record)) without
@@ -26,7 +29,8 @@ description:
   - When O(state=open) is given, as O(previous_window), a window still open (the record of a run
     interrupted, or stopped with every host of a play unreachable, before it could close it), that window
     is closed first, as failed, and its end announced, so every window opened is also closed.
-  - O(state=open), O(state=check) and O(state=closed) run on the controller (delegate them to C(localhost)).
+  - O(state=open) and O(state=closed) run on the controller (delegate them to C(localhost)); O(state=check) is
+    decided there whatever the task is delegated to.
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
 options:
@@ -135,10 +139,14 @@ options:
     default: true
   record_dir:
     description:
-      - Directory keeping C(window.json) and C(announcements.log) (O(state=record)), on the host the module runs
-        on; made readable by its owner only (0700, files 0600).
+      - Directory keeping C(window.json) and C(announcements.log) (O(state=record), and O(state=check) for a
+        phase that may start), on the host the module runs on; made readable by its owner only (0700, files
+        0600).
     type: path
 attributes:
+  action:
+    support: full
+    description: An action plugin decides O(state=check) on the controller, and keeps its record with one module run.
   check_mode:
     support: full
     description: In check mode nothing is sent or written; the window and its record are computed and returned as they would be.
@@ -173,13 +181,14 @@ EXAMPLES = r"""
   delegate_to: tools1
   run_once: true
 
-- name: Start the migrations only if they fit in the window
+- name: Start the migrations only if they fit in the window, and record that in the state store
   intelgraph.ops.maintenance_window:
     state: check
     window: "{{ window.window }}"
     phase: migrate
     expected_seconds: 120
-  delegate_to: localhost
+    record_dir: /var/lib/intelgraph-ops/window
+  delegate_to: tools1
   run_once: true
 
 - name: Close the window
@@ -252,14 +261,15 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_data, redact_text
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     ABANDONED_REASON,
+    ARGUMENT_SPEC,
+    REQUIRED_IF,
     WindowError,
     abandoned,
     announcement,
-    check_phase,
+    check_result,
     close_window,
     keep_record,
     open_window,
-    refusal,
     remaining,
     should_retry,
     shown_webhook,
@@ -310,20 +320,27 @@ def logged(result: dict[str, Any], message: dict[str, Any]) -> None:
     result.setdefault("record", {"log": []})["log"].append(redact_data(dict(message, logged_at=time.time())))
 
 
-def write_record(module: AnsibleModule) -> None:
-    """window.json and announcements.log in record_dir (state=record), readable by the owner only."""
-    params = module.params
+def write_record(
+    module: AnsibleModule,
+    window: dict[str, Any],
+    log: list[dict[str, Any]],
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Keep window.json and append log to announcements.log in record_dir (state=record, or
+    state=check with record_dir), readable by the owner only; exit with result (state=check's),
+    else as changed."""
+    done = result if result is not None else {"changed": True}
     if module.check_mode:
-        module.exit_json(changed=True)
+        module.exit_json(**done)
     try:
-        keep_record(
-            params["record_dir"], redact_data(params["window"]), [redact_data(m) for m in params["log"]]
-        )
+        keep_record(module.params["record_dir"], redact_data(window), [redact_data(m) for m in log])
     except OSError as exc:
         module.fail_json(
-            msg=f"Cannot keep the window's record in {params['record_dir']}: {exc}. Set a writable directory."
+            msg=f"Cannot keep the window's record in {module.params['record_dir']}: {exc}. "
+            "Set a writable directory.",
+            **done,
         )
-    module.exit_json(changed=True)
+    module.exit_json(**done)
 
 
 def close_abandoned(module: AnsibleModule, now: float, result: dict[str, Any]) -> None:
@@ -376,44 +393,10 @@ def recorded(result: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["open", "check", "closed", "record"], "required": True},
-            "release": {"type": "str"},
-            "previous_release": {"type": "str", "default": ""},
-            "minutes": {"type": "int", "default": 15},
-            "deadline": {"type": "str", "default": ""},
-            "links": {"type": "dict", "default": {}},
-            "fleet": {"type": "str", "default": ""},
-            "window": {"type": "dict"},
-            "previous_window": {"type": "dict"},
-            "log": {"type": "list", "elements": "dict", "default": []},
-            "phase": {"type": "str"},
-            "expected_seconds": {"type": "float", "default": 0},
-            "outcome": {"type": "str", "choices": ["succeeded", "failed"], "default": "succeeded"},
-            "reason": {"type": "str", "default": ""},
-            "webhook_url": {"type": "str", "default": "", "no_log": True},
-            "webhook_token": {"type": "str", "default": "", "no_log": True},
-            "webhook_token_header": {"type": "str", "default": "Authorization", "no_log": False},
-            "webhook_token_scheme": {"type": "str", "default": "Bearer", "no_log": False},
-            "validate_certs": {"type": "bool", "default": True},
-            "retries": {"type": "int", "default": 3},
-            "retry_delay": {"type": "float", "default": 2},
-            "timeout": {"type": "float", "default": 10},
-            "announce_required": {"type": "bool", "default": True},
-            "record_dir": {"type": "path"},
-        },
-        required_if=[
-            ("state", "open", ["release"]),
-            ("state", "check", ["window", "phase"]),
-            ("state", "closed", ["window"]),
-            ("state", "record", ["window", "record_dir"]),
-        ],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
     params = module.params
     if params["state"] == "record":
-        write_record(module)
+        write_record(module, params["window"], params["log"])
     if params["webhook_url"] and not webhook_url_ok(params["webhook_url"]):
         module.fail_json(
             msg=f"webhook_url {shown_webhook(params['webhook_url'])} is not an http:// or https:// URL "
@@ -441,14 +424,12 @@ def main() -> None:
 
         window = params["window"]
         if params["state"] == "check":
-            fits, window = check_phase(window, params["phase"], params["expected_seconds"], now)
-            result.update(window=window, fits=fits, remaining_seconds=round(remaining(window, now), 1))
-            recorded(result, window)
-            if not fits:
-                module.fail_json(
-                    msg=refusal(window, params["phase"], params["expected_seconds"], now), **result
-                )
-            module.exit_json(**result)
+            checked, refused = check_result(window, params["phase"], params["expected_seconds"], now)
+            if refused:
+                module.fail_json(msg=refused, **checked)
+            if params["record_dir"]:
+                write_record(module, checked["record"]["window"], [], checked)
+            module.exit_json(**checked)
 
         if window.get("state") == "closed":
             result.update(window=window, remaining_seconds=round(remaining(window, now), 1))

@@ -340,6 +340,56 @@ def test_check_mode_records_nothing(tmp_path: Any) -> None:
     assert not (tmp_path / "window").exists()
 
 
+def test_a_phase_that_fits_is_checked_and_recorded_in_one_task(tmp_path: Any) -> None:
+    opened = run_module("maintenance_window", {"state": "open", "release": "24.1.0", "minutes": 15})
+    record_dir = tmp_path / "window"
+    check = {"state": "check", "window": opened["window"], "phase": "config", "record_dir": str(record_dir)}
+
+    checked = run_module("maintenance_window", dict(check, expected_seconds=60))
+    assert not checked.get("failed") and checked["changed"] is False, checked
+    assert checked["fits"] is True and 0 < checked["remaining_seconds"] <= 900
+    [phase] = checked["window"]["phases"]
+    assert (phase["phase"], phase["started"], phase["expected_seconds"]) == ("config", True, 60)
+    kept = json.loads((record_dir / "window.json").read_text())
+    assert kept == checked["record"]["window"] == checked["window"]
+    assert (record_dir / "announcements.log").read_text() == ""
+    assert (record_dir / "window.json").stat().st_mode & 0o777 == 0o600
+
+    # A phase that would overrun is refused, and the record is left as it was.
+    refused = run_module(
+        "maintenance_window", dict(check, window=checked["window"], phase="rollout", expected_seconds=86400)
+    )
+    assert refused["failed"] and refused["fits"] is False
+    assert refused["msg"].startswith("Phase rollout is not started: it is expected to take 86400 s, but")
+    assert [(p["phase"], p["started"]) for p in refused["window"]["phases"]] == [
+        ("config", True),
+        ("rollout", False),
+    ]
+    assert json.loads((record_dir / "window.json").read_text()) == kept
+
+    # In check mode the phase is decided and nothing is written.
+    elsewhere = tmp_path / "elsewhere"
+    dry = run_module(
+        "maintenance_window", dict(check, record_dir=str(elsewhere), expected_seconds=60), check=True
+    )
+    assert dry["fits"] is True and not dry.get("failed") and not elsewhere.exists()
+
+
+def test_checking_a_window_that_is_not_open_fails_naming_it(tmp_path: Any) -> None:
+    closed = dict(window(), state="closed")
+    failed = run_module(
+        "maintenance_window",
+        {"state": "check", "window": closed, "phase": "config", "record_dir": str(tmp_path / "window")},
+    )
+    assert (
+        failed["failed"]
+        and failed["msg"] == f"Maintenance window: window {closed['id']} is closed, not open."
+    )
+    assert not (tmp_path / "window").exists()
+    missing = run_module("maintenance_window", {"state": "check", "window": closed})
+    assert missing["failed"] and "phase" in missing["msg"]
+
+
 def test_records_written_at_once_each_replace_the_record_whole(tmp_path: Any) -> None:
     """Two runs of one run id (two jobs of an AWX workflow) may record the window at the same
     moment: every write succeeds, and the record is one of them, whole, with no partial file left."""
