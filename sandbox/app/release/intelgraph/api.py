@@ -498,15 +498,16 @@ class ApiHandler(BaseHTTPRequestHandler):
         except Exception:
             LOG.exception("%s %s failed", method, url.path)
             response = Response(500, {"error": "internal error"})
+        # Counted before the answer goes out, so that a scrape made once the client has it sees it.
+        if kind is not None:
+            metrics = self.service.metrics
+            metrics.duration.observe(time.perf_counter() - started, kind=kind)
+            metrics.requests.inc(kind=kind, code=str(response.status))
         try:
             self._send(response)
         finally:
             if kind is not None:
                 self.service.request_ended()
-        if kind is not None:
-            metrics = self.service.metrics
-            metrics.duration.observe(time.perf_counter() - started, kind=kind)
-            metrics.requests.inc(kind=kind, code=str(response.status))
 
     def _send(self, response: Response) -> None:
         payload = response.encode()
