@@ -15,8 +15,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     ARGUMENT_SPEC,
     REQUIRED_IF,
-    WindowError,
     check_result,
+    failure,
 )
 
 MODULE = "intelgraph.ops.maintenance_window"
@@ -41,15 +41,8 @@ class ActionModule(ActionBase):
             checked, refused = check_result(
                 args["window"], args["phase"], args["expected_seconds"], time.time()
             )
-        except WindowError as exc:
-            result.update(failed=True, msg=f"Maintenance window: {exc}.")
-            return result
-        except (KeyError, TypeError, ValueError) as exc:
-            result.update(
-                failed=True,
-                msg=f"Maintenance window: the window given is not one that state=open returned ({exc!r}); "
-                "hand back the window of the open task's result.",
-            )
+        except (KeyError, TypeError, ValueError) as exc:  # WindowError among them
+            result.update(failed=True, msg=failure(exc))
             return result
         result.update(checked)
         if refused:

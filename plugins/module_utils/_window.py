@@ -163,9 +163,25 @@ def check_result(
         "window": updated,
         "fits": fits,
         "remaining_seconds": round(remaining(updated, now), 1),
-        "record": {"log": [], "window": redact_data(updated)},
     }
-    return result, None if fits else refusal(updated, phase, expected, now)
+    return recorded(result, updated), None if fits else refusal(updated, phase, expected, now)
+
+
+def recorded(result: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
+    """The result with the record of the window (without secrets) beside its log."""
+    result.setdefault("record", {"log": []})["window"] = redact_data(window)
+    return result
+
+
+def failure(exc: Exception) -> str:
+    """Why a window could not be opened, checked or closed as asked: a WindowError says so itself;
+    a KeyError, TypeError or ValueError comes from a window that state=open did not return."""
+    if isinstance(exc, WindowError):
+        return f"Maintenance window: {exc}."
+    return (
+        f"Maintenance window: the window given is not one that state=open returned ({exc!r}); "
+        "hand back the window of the open task's result."
+    )
 
 
 def refusal(window: dict[str, Any], phase: str, expected: float, now: float) -> str:

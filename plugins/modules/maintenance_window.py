@@ -263,13 +263,14 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     ABANDONED_REASON,
     ARGUMENT_SPEC,
     REQUIRED_IF,
-    WindowError,
     abandoned,
     announcement,
     check_result,
     close_window,
+    failure,
     keep_record,
     open_window,
+    recorded,
     remaining,
     should_retry,
     shown_webhook,
@@ -386,12 +387,6 @@ def announce(
     logged(result, message)
 
 
-def recorded(result: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
-    """The result with the record of the window (without secrets) beside its log."""
-    result.setdefault("record", {"log": []})["window"] = redact_data(window)
-    return result
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
     params = module.params
@@ -438,13 +433,8 @@ def main() -> None:
         result.update(changed=True, window=window, remaining_seconds=round(remaining(window, now), 1))
         announce(module, window, result)
         module.exit_json(**recorded(result, window))
-    except WindowError as exc:
-        module.fail_json(msg=f"Maintenance window: {exc}.")
-    except (KeyError, TypeError, ValueError) as exc:
-        module.fail_json(
-            msg=f"Maintenance window: the window given is not one that state=open returned ({exc!r}); "
-            "hand back the window of the open task's result."
-        )
+    except (KeyError, TypeError, ValueError) as exc:  # WindowError among them
+        module.fail_json(msg=failure(exc))
 
 
 if __name__ == "__main__":

@@ -388,6 +388,15 @@ def test_checking_a_window_that_is_not_open_fails_naming_it(tmp_path: Any) -> No
     assert not (tmp_path / "window").exists()
     missing = run_module("maintenance_window", {"state": "check", "window": closed})
     assert missing["failed"] and "phase" in missing["msg"]
+    # A window that state=open did not return (no deadline) is named as such, here and in the module.
+    foreign = {"state": "check", "window": {"id": "w1", "state": "open"}, "phase": "config"}
+    said = run_module("maintenance_window", foreign)
+    assert said["failed"] and said["msg"] == (
+        "Maintenance window: the window given is not one that state=open returned (KeyError('deadline_at')); "
+        "hand back the window of the open task's result."
+    )
+    closing = run_module("maintenance_window", {"state": "closed", "window": {"id": "w1", "state": "open"}})
+    assert closing["failed"] and "the window given is not one that state=open returned" in closing["msg"]
 
 
 def test_records_written_at_once_each_replace_the_record_whole(tmp_path: Any) -> None:
