@@ -4,13 +4,18 @@ served, and the accounting of every ingest event the traffic generator produced.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import ROOT, Fleet, PlaybookRun
+import jinja2
+import yaml
+
+from sandbox import ROOT, Fleet, PlaybookRun, http_get
 
 SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
 # The streams the services and the traffic write while they serve: left out of a digest taken
@@ -114,6 +119,32 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.2)
+
+
+def prometheus_value(fleet: Fleet, query: str) -> float | None:
+    """The value of an instant query to the fleet's Prometheus: its first series' value, None
+    when it returns none or NaN (a quantile of no observations)."""
+    url = f"http://{fleet.address(fleet.groups['observability'][0])}:9090/api/v1/query?query={urllib.parse.quote(query)}"
+    status, body = http_get(url, None, 5)
+    result = body["data"]["result"] if status == 200 else []
+    value = float(result[0]["value"][1]) if result else math.nan
+    return None if math.isnan(value) else value
+
+
+def slo_gates_missed(fleet: Fleet) -> list[str]:
+    """The SLO gates of roles/validate (its defaults, as the sandbox keeps them) that Prometheus
+    measures above their threshold now, as `name=value`; a gate with no data is not missed (24.0.0
+    exports no subscription latency). A test waits for none before it starts a run whose
+    validation is to pass, as an operator waits for a fleet to recover before running again."""
+    defaults = yaml.safe_load((ROOT / "roles/validate/defaults/main.yml").read_text())
+    missed = []
+    for gate in defaults["validate_gates"]:
+        query = jinja2.Template(gate["query"]).render(defaults)
+        threshold = float(jinja2.Template(gate["threshold"]).render(defaults))
+        value = prometheus_value(fleet, query)
+        if value is not None and value > threshold:
+            missed.append(f"{gate['name']}={value}")
+    return missed
 
 
 def said(run: PlaybookRun) -> str:

@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
-from sandbox import Fleet, install_collection
+from sandbox import RUNS, Fleet, install_collection
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,15 +30,27 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[FIRST_RUN] = len(RUNS)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
     if report.when == "call":
         item.stash[CALL_PASSED] = report.passed
+    if report.failed:
+        # What the test's failed playbook runs said, so a CI log shows why, not only where.
+        failed = [run for run in RUNS[item.stash.get(FIRST_RUN, 0) :] if not run.ok]
+        text = "\n\n".join(f"{run.log} (exit code {run.rc}):\n{run.failures()}" for run in failed)
+        if text:
+            report.sections.append((f"failed playbook runs ({report.when})", text))
 
 
 CALL_PASSED = pytest.StashKey[bool]()
+FIRST_RUN = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,9 @@ def group_vars() -> dict[str, Any]:
     return yaml.safe_load((INVENTORY / "group_vars/all.yml").read_text())
 
 
+RUNS: list[PlaybookRun] = []  # every run made, in order; conftest shows a failed test's failed ones
+
+
 @dataclass
 class PlaybookRun:
     """The outcome of one ansible-playbook run: exit code and everything it printed."""
@@ -80,9 +83,31 @@ class PlaybookRun:
     output: str
     log: Path
 
+    def __post_init__(self) -> None:
+        RUNS.append(self)
+
     @property
     def ok(self) -> bool:
         return self.rc == 0
+
+    def failures(self, lines_each: int = 12) -> str:
+        """The tasks that failed, as the run printed them: each `fatal:`/`failed:` result under
+        its TASK line, cut to lines_each lines; for the report of a test that failed."""
+        out: list[str] = []
+        task, taken = "", 0
+        for line in self.output.splitlines():
+            if line.startswith(("TASK [", "PLAY ", "RUNNING HANDLER [")):
+                task, taken = line.rstrip(" *"), 0
+            elif line.startswith(("fatal: ", "failed: ")):
+                out += ["", task] if task else [""]
+                task, taken = "", lines_each
+                out.append(line)
+            elif taken > 1 and line.strip():
+                out.append(line)
+                taken -= 1
+            else:
+                taken = 0
+        return "\n".join(out).strip()
 
     def recap(self) -> dict[str, dict[str, int]]:
         """The PLAY RECAP per host: {host: {ok, changed, failed, ...}}."""

@@ -40,6 +40,7 @@ from checks import (
     said,
     served_by,
     services,
+    slo_gates_missed,
     wait_until,
 )
 
@@ -146,6 +147,8 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
             "HAProxy to have every API host UP again",
         )
         recovered_at = time.time()
+        # The requests and events of the outage leave Prometheus's rates for a minute after it.
+        wait_until(lambda: not slo_gates_missed(fleet), 300, "the SLO gates to be met again")
 
         # 3. Fixed: the upgrade runs again, to the end, from the installed collection.
         rerun_started = time.time()

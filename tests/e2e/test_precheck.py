@@ -13,7 +13,6 @@ import datetime
 import hashlib
 import json
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from checks import (
 from scratch_redis import scratch_redis
 from webhook import webhook_receiver
 
-from sandbox import STATE_STORE, Fleet, PlaybookRun, http_get
+from sandbox import STATE_STORE, Fleet, PlaybookRun
 
 BACKUPS = "/var/backups/intelgraph"
 TOKEN = "e2e-webhook-token-3f9a"
@@ -105,14 +104,6 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
             assert fleet.redis_password.encode() not in info["data"]
             assert fleet.db_password.encode() not in info["data"]
     return manifest
-
-
-def prometheus_rate(fleet: Fleet) -> float:
-    query = urllib.parse.quote("sum(rate(intelgraph_http_requests_total[1m]))")
-    url = f"http://{fleet.address(fleet.groups['observability'][0])}:9090/api/v1/query?query={query}"
-    status, body = http_get(url, None, 5)
-    result = body["data"]["result"] if status == 200 else []
-    return float(result[0]["value"][1]) if result else 0.0
 
 
 # --- nothing changes until the fleet is proven ready ------------------------------------------
