@@ -15,6 +15,9 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
 from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
     input_errors as _input_errors,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import (
+    option_errors as _option_errors,
+)
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text
 
 
@@ -45,6 +48,25 @@ def input_errors(values: Any, hostvars: Mapping[str, Any] | None = None, hosts: 
     return _host_input_errors({host: host_values(hostvars, host, dict(values)) for host in hosts})
 
 
+def option_errors(options: Any, hostvars: Any, hosts: Any) -> list[str]:
+    """Every problem with the variables each of `hosts` defines (its inventory, the command
+    line, its facts) that `options`, the options of a role's argument spec, describe: checked
+    against that spec before the role runs, each problem naming the variable, its value and the
+    hosts that have it."""
+    if not isinstance(options, Mapping):
+        raise AnsibleFilterError(
+            f"option_errors expects a role's argument spec options, got {type(options).__name__}"
+        )
+    if not isinstance(hostvars, Mapping) or isinstance(hosts, (str, bytes)) or not isinstance(hosts, list):
+        raise AnsibleFilterError("option_errors takes hostvars and a list of hosts")
+    missing = object()
+    values_by_host = {}
+    for host in hosts:
+        values = host_values(hostvars, host, dict.fromkeys(options, missing))
+        values_by_host[host] = {name: value for name, value in values.items() if value is not missing}
+    return _host_input_errors(values_by_host, lambda values: _option_errors(dict(options), values))
+
+
 def cache_prefix_errors(prefix: Any, protected: Any = None) -> list[str]:
     """Why `prefix` cannot name the cache keys of a rollback (redis_cache_restore's own check,
     made before anything changes): each problem names the prefix and the key it would touch."""
@@ -57,4 +79,8 @@ def cache_prefix_errors(prefix: Any, protected: Any = None) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"input_errors": input_errors, "cache_prefix_errors": cache_prefix_errors}
+        return {
+            "input_errors": input_errors,
+            "option_errors": option_errors,
+            "cache_prefix_errors": cache_prefix_errors,
+        }

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.intelgraph.ops.plugins.module_utils._redact import redact_text, redact_url
 
 # Matched whole (re.fullmatch): "24.1.0\n" is not a version, nor a URL with a newline a URL.
@@ -222,13 +223,38 @@ def input_errors(values: dict[str, Any]) -> list[str]:
     return errors
 
 
-def host_input_errors(values_by_host: dict[str, dict[str, Any]]) -> list[str]:
-    """Every problem with the inputs of each host, checked from that host's own values: each
-    problem once, followed by the hosts that have it, or by `every host` when all of them
-    do (`intelgraph_rps_limit=0: RPS_LIMIT must be ... (api2)`). Empty when all is well."""
+def option_errors(options: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """Every problem with `values` (variables by name) against `options`, the options of a role's
+    argument spec (meta/argument_specs.yml): one per variable, naming it and its value (hidden
+    for a no_log option), then why, as the role's own check would say. A variable the spec does
+    not define is not checked."""
+    errors = []
+    for name, value in values.items():
+        spec = options.get(name)
+        if not isinstance(spec, dict):
+            continue
+        result = ArgumentSpecValidator({name: spec}).validate({name: value})
+        if not result.error_messages:
+            continue
+        if spec.get("no_log"):
+            # The validator's messages quote the value: a secret's problem is said without them.
+            errors.append(f"{name}=(hidden): not a valid {spec.get('type', 'str')} value")
+        else:
+            errors.append(f"{shown(name, value)}: {redact_text('; '.join(result.error_messages))}")
+    return errors
+
+
+def host_input_errors(
+    values_by_host: dict[str, dict[str, Any]],
+    check: Callable[[dict[str, Any]], list[str]] = input_errors,
+) -> list[str]:
+    """Every problem `check` (by default input_errors) finds with the inputs of each host,
+    checked from that host's own values: each problem once, followed by the hosts that have it,
+    or by `every host` when all of them do (`intelgraph_rps_limit=0: RPS_LIMIT must be ...
+    (api2)`). Empty when all is well."""
     hosts_of: dict[str, list[str]] = {}
     for host, values in values_by_host.items():
-        for error in input_errors(values):
+        for error in check(values):
             hosts_of.setdefault(error, []).append(host)
     every = len(values_by_host) > 1
     return [

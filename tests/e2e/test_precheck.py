@@ -138,8 +138,24 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
                 "permissive, strict (ingest1)",
             ],
         ),
+        # An option of the rollout role that only api3 sets: checked against the role's spec
+        # with the inputs, not when api3's batch comes, after api1 and api2 have moved.
+        (
+            {},
+            {"api3": {"rollout_drain_timeout": "soon"}},
+            [
+                "rollout_drain_timeout=soon: argument 'rollout_drain_timeout' is of type str",
+                "cannot be converted to an int (api3)",
+            ],
+        ),
     ],
-    ids=["burst-below-limit", "limit-not-a-number", "residency-misspelt", "one-host-only"],
+    ids=[
+        "burst-below-limit",
+        "limit-not-a-number",
+        "residency-misspelt",
+        "one-host-only",
+        "rollout-option-one-host",
+    ],
 )
 def test_a_bad_input_stops_the_upgrade_in_precheck(
     deployed: Fleet, tmp_path: Path, extra_vars: dict, host_vars: dict, named: list[str]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible_collections.intelgraph.ops.plugins.filter.inputs import input_errors as input_errors_filter
+from ansible_collections.intelgraph.ops.plugins.filter.inputs import option_errors as option_errors_filter
 from ansible_collections.intelgraph.ops.plugins.module_utils._inputs import input_errors
 
+ROOT = Path(__file__).resolve().parents[3]
 GOOD: dict[str, Any] = {
     "intelgraph_previous_version": "24.0.0",
     "intelgraph_target_version": "24.1.0",
@@ -272,3 +276,48 @@ def test_a_host_variable_that_cannot_be_evaluated_is_named_with_its_host() -> No
         fleet_errors(api2={"intelgraph_rps_limit": undefined})
     with pytest.raises(AnsibleFilterError, match="hostvars and a list of hosts together"):
         input_errors_filter(GOOD, None, FLEET)
+
+
+# --- a role's options on every host, against its argument spec ---------------------------------
+
+ROLLOUT_OPTIONS = yaml.safe_load((ROOT / "roles/rollout/meta/argument_specs.yml").read_text())[
+    "argument_specs"
+]["api"]["options"]
+MOVED = ["api1", "api2", "api3", "ingest1"]
+
+
+def rollout_errors(**own: dict[str, Any]) -> list[str]:
+    return option_errors_filter(ROLLOUT_OPTIONS, HostVars({host: own.get(host, {}) for host in MOVED}), MOVED)
+
+
+def test_a_rollout_option_only_one_host_has_is_checked_against_the_role_s_spec() -> None:
+    assert rollout_errors() == []
+    assert rollout_errors(api3={"rollout_drain_timeout": "30", "rollout_api_order": "sorted"}) == []
+    assert rollout_errors(api3={"rollout_drain_timeout": "soon"}) == [
+        "rollout_drain_timeout=soon: argument 'rollout_drain_timeout' is of type str and we were unable to "
+        "convert to int: \"'soon'\" cannot be converted to an int (api3)"
+    ]
+    assert rollout_errors(**{host: {"rollout_ingest_order": "random"} for host in MOVED}) == [
+        "rollout_ingest_order=random: value of rollout_ingest_order must be one of: inventory, "
+        "reverse_inventory, sorted, reverse_sorted, shuffle, got: random (every host)"
+    ]
+
+
+def test_a_variable_the_spec_does_not_describe_or_no_host_sets_is_not_checked() -> None:
+    assert rollout_errors(api1={"rollout_bogus": "x", "intelgraph_rps_limit": "abc"}) == []
+
+
+def test_a_no_log_option_is_named_without_its_value() -> None:
+    secret = "s3cret-value"
+    spec = dict(ROLLOUT_OPTIONS, rollout_redis_password={"type": "int", "no_log": True})
+    errors = option_errors_filter(spec, HostVars({"api1": {"rollout_redis_password": secret}}), ["api1"])
+    assert errors == ["rollout_redis_password=(hidden): not a valid int value (api1)"]
+
+
+def test_the_option_filter_refuses_what_is_not_a_spec_or_a_host_list() -> None:
+    from ansible.errors import AnsibleFilterError
+
+    with pytest.raises(AnsibleFilterError, match="argument spec options"):
+        option_errors_filter(["rollout_drain_timeout"], HostVars({}), [])
+    with pytest.raises(AnsibleFilterError, match="hostvars and a list of hosts"):
+        option_errors_filter(ROLLOUT_OPTIONS, HostVars({}), "api1")
