@@ -3,6 +3,7 @@ served, and the accounting of every ingest event the traffic generator produced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -106,9 +107,9 @@ def toggles(fleet: Fleet, prefix: str = TOGGLES, host: str | None = None) -> dic
     return {key[len(prefix) :]: client.get(key) for key in client.scan_iter(match=prefix + "*")}
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Call predicate every 0.2 s (an OSError counts as not yet) until it gives a true value, and
-    return that value; fail the test, naming what it waited for, after timeout seconds."""
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    """Call predicate every `every` seconds (an OSError counts as not yet) until it gives a true
+    value, and return that value; fail the test, naming what it waited for, after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -118,7 +119,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if value:
             return value
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def prometheus_value(fleet: Fleet, query: str) -> float | None:
@@ -131,19 +132,31 @@ def prometheus_value(fleet: Fleet, query: str) -> float | None:
     return None if math.isnan(value) else value
 
 
-def slo_gates_missed(fleet: Fleet) -> list[str]:
-    """The SLO gates of roles/validate (its defaults, as the sandbox keeps them) that Prometheus
-    measures above their threshold now, as `name=value`; a gate with no data is not missed (24.0.0
-    exports no subscription latency). A test waits for none before it starts a run whose
-    validation is to pass, as an operator waits for a fleet to recover before running again."""
+@functools.cache
+def slo_gates() -> list[tuple[str, str, float]]:
+    """The SLO gates of roles/validate, as its defaults (which the sandbox keeps) make them: each
+    gate's name, PromQL query and threshold."""
     defaults = yaml.safe_load((ROOT / "roles/validate/defaults/main.yml").read_text())
+    return [
+        (
+            gate["name"],
+            jinja2.Template(gate["query"]).render(defaults),
+            float(jinja2.Template(gate["threshold"]).render(defaults)),
+        )
+        for gate in defaults["validate_gates"]
+    ]
+
+
+def slo_gates_missed(fleet: Fleet) -> list[str]:
+    """The SLO gates (slo_gates) that Prometheus measures above their threshold now, as
+    `name=value`; a gate with no data is not missed (24.0.0 exports no subscription latency). A
+    test waits for none before it starts a run whose validation is to pass, as an operator waits
+    for a fleet to recover before running again."""
     missed = []
-    for gate in defaults["validate_gates"]:
-        query = jinja2.Template(gate["query"]).render(defaults)
-        threshold = float(jinja2.Template(gate["threshold"]).render(defaults))
+    for name, query, threshold in slo_gates():
         value = prometheus_value(fleet, query)
         if value is not None and value > threshold:
-            missed.append(f"{gate['name']}={value}")
+            missed.append(f"{name}={value}")
     return missed
 
 

@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    item.stash[FIRST_RUN] = len(RUNS)
+    RUNS.clear()  # from here on, the runs of this test (its set-up's included)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -43,14 +43,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         item.stash[CALL_PASSED] = report.passed
     if report.failed:
         # What the test's failed playbook runs said, so a CI log shows why, not only where.
-        failed = [run for run in RUNS[item.stash.get(FIRST_RUN, 0) :] if not run.ok]
+        failed = [run for run in RUNS if not run.ok]
         text = "\n\n".join(f"{run.log} (exit code {run.rc}):\n{run.failures()}" for run in failed)
         if text:
             report.sections.append((f"failed playbook runs ({report.when})", text))
 
 
 CALL_PASSED = pytest.StashKey[bool]()
-FIRST_RUN = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")

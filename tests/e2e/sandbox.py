@@ -71,7 +71,7 @@ def group_vars() -> dict[str, Any]:
     return yaml.safe_load((INVENTORY / "group_vars/all.yml").read_text())
 
 
-RUNS: list[PlaybookRun] = []  # every run made, in order; conftest shows a failed test's failed ones
+RUNS: list[PlaybookRun] = []  # the current test's runs, in order; conftest shows its failed ones
 
 
 @dataclass
