@@ -10,6 +10,7 @@ several run side by side (see inventories/sandbox/group_vars/all.yml).
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import hashlib
 import itertools
@@ -24,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INVENTORY = ROOT / "inventories/sandbox"
 LOGS = ROOT / ".sandbox/logs"
+SSH_KEY = ROOT / ".sandbox/ssh/id_ed25519"  # made by sandbox/playbooks/fleet_up.yml
+# As the sandbox inventory's connection settings (group_vars/all.yml, ansible.cfg) reach a host.
+SSH_OPTIONS = [
+    "-i", str(SSH_KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=publickey",
+]  # fmt: skip
 INSPECT_HOST = Path(__file__).parent / "inspect_host.py"  # run on a host by Fleet.inspect
 PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
@@ -476,16 +484,152 @@ class Fleet:
         then sandbox/playbooks/fleet_save.yml) when none were saved from the same inputs.
         Returns the images' key."""
         key = self.image_key()
-        if not self.images_exist(key):
+        if not self.images_exist(key) or not SSH_KEY.exists():
             self.down()
             self.up()
             self.deploy()
             run = self.playbook("sandbox/playbooks/fleet_save.yml", extra_vars={"sandbox_fleet_images": key})
             assert run.ok, f"fleet_save failed, see {run.log}"
-        self.down()
-        run = self.playbook("sandbox/playbooks/fleet_up.yml", extra_vars={"sandbox_fleet_images": key})
-        assert run.ok, f"fleet_up from images failed, see {run.log}"
+        elif self.leftovers():
+            self.down()  # what fleet_down.yml removes, besides the hosts the start below replaces
+        self.start_from_images(key)
         return key
+
+    def leftovers(self) -> list[str]:
+        """What an earlier fleet of this name left that starting its hosts anew would not replace:
+        containers other than its hosts (the docker runtime's), its Docker-API engine, the traffic
+        generator, run state an earlier layout kept on the controller."""
+        hosts = {self.container(host) for group in self.groups.values() for host in group}
+        label = f"label=intelgraph.sandbox={self.name}"
+        listed = subprocess.run(
+            ["podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
+        found = [f"container {name}" for name in listed if name not in hosts]
+        paths = (
+            Path(self.engine_socket),
+            self.traffic_stats_path.with_suffix(".pid"),
+            ROOT / ".sandbox" / self.name / "state",  # intelgraph_controller_state_dir
+        )
+        return found + [str(path) for path in paths if path.exists()]
+
+    def start_from_images(self, key: str) -> None:
+        """Every host started anew from its image (`localhost/<fleet>-<host>:<key>`), a new
+        container in place of the one there (podman run --replace), with its own address on the
+        fleet's network and the sandbox's SSH key; then, as site.yml waited when it deployed, wait
+        until each host answers SSH with systemd booted and the fleet serves (Fleet.not_serving)."""
+        if subprocess.run(["podman", "network", "exists", self.name], timeout=60).returncode != 0:
+            subnet, gateway = f"{self.net}.0/24", f"{self.net}.1"
+            subprocess.run(
+                ["podman", "network", "create", "--subnet", subnet, "--gateway", gateway, self.name],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+        hosts = [host for group in self.groups.values() for host in group]
+        common = [
+            *("--network", self.name, "--systemd", "always", "--label", f"intelgraph.sandbox={self.name}"),
+            *("--volume", f"{SSH_KEY}.pub:/root/.ssh/authorized_keys:ro"),
+            *(arg for host in hosts for arg in ("--add-host", f"{host}:{self.address(host)}")),
+        ]
+        starts = {
+            host: subprocess.Popen(
+                [
+                    *("podman", "run", "--detach", "--replace", "--pull", "never", *common),
+                    *("--name", self.container(host), "--hostname", host, "--ip", self.address(host)),
+                    f"localhost/{self.container(host)}:{key}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for host in hosts
+        }
+        errors = {host: start.communicate(timeout=120)[1].strip() for host, start in starts.items()}
+        failed = {host: errors[host] for host, start in starts.items() if start.returncode}
+        assert not failed, f"podman could not start hosts from images {key}: {failed}"
+        # The new containers have the old ones' addresses but not their MAC addresses: what this
+        # machine still has cached of the old ones would hold up its packets for up to a minute.
+        subprocess.run(["ip", "neigh", "flush", "to", f"{self.net}.0/24"], timeout=60, check=True)
+        with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+            booted = dict(zip(hosts, pool.map(self.booted, hosts), strict=True))
+        assert set(booted.values()) <= {"running", "degraded"}, (
+            f"hosts not up and booted after 60 s: {booted}"
+        )
+        deadline = time.monotonic() + 90
+        while (pending := self.not_serving()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not pending, f"a fleet started from images {key} does not serve after 90 s: {pending}"
+
+    def booted(self, host: str) -> str:
+        """systemd's state on a host (`systemctl is-system-running --wait`: running or degraded
+        once it has booted), asked over SSH as the playbooks reach the host, tried again while SSH
+        does not answer, for 60 s at most; SSH's error after that."""
+        deadline = time.monotonic() + 60
+        target = f"root@{self.address(host)}"
+        command = ["ssh", *SSH_OPTIONS, target, "systemctl", "is-system-running", "--wait"]
+        while True:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            if proc.returncode != 255 or time.monotonic() > deadline:
+                return proc.stdout.strip() or proc.stderr.strip()
+            time.sleep(1)
+
+    def not_serving(self) -> dict[str, Any]:
+        """What of a deployed fleet does not serve yet, with what was seen of it: every API host
+        ready and every ingest worker's status, each Redis answering and each replica linked to
+        its primary, PostgreSQL taking connections, HAProxy with every API host UP, Prometheus
+        with a scrape of every API and ingest host in the last 10 s. Empty when all do."""
+        api, ingest, obs = self.groups["api"], self.groups["ingest"], self.groups["observability"][0]
+        scraped = 'count(time() - timestamp(up{job=~"intelgraph-.*"} == 1) < 10)'
+        scrape_url = f"http://{self.address(obs)}:9090/api/v1/query?query={urllib.parse.quote(scraped)}"
+
+        def redis_linked(host: str) -> dict[str, Any]:
+            info = self.redis(host).info("replication")
+            return {"role": info["role"], "link": info.get("master_link_status", "")}
+
+        def pg_accepts() -> bool:
+            with self.pg() as conn:
+                return conn.execute("SELECT true").fetchone()[0]
+
+        def prometheus_scraped() -> int:
+            _, body = http_get(scrape_url, None, 5)
+            return int(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else 0
+
+        checks: list[tuple[str, Callable[[], Any], Callable[[Any], bool]]] = [
+            *(
+                (f"{h} /readyz", lambda h=h: self.http(h, PORTS["api"], "/readyz")[0], lambda s: s == 200)
+                for h in api
+            ),
+            *(
+                (f"{h} /status", lambda h=h: self.http(h, PORTS["ingest"], "/status")[0], lambda s: s == 200)
+                for h in ingest
+            ),
+            *(
+                (
+                    f"{h} Redis",
+                    lambda h=h: redis_linked(h),
+                    lambda r: r["role"] == "master" or r["link"] == "up",
+                )
+                for h in self.groups["cache"]
+            ),
+            ("PostgreSQL", pg_accepts, bool),
+            ("HAProxy", self.haproxy_states, lambda states: states == dict.fromkeys(api, "UP")),
+            ("Prometheus's scrapes", prometheus_scraped, lambda n: n == len(api) + len(ingest)),
+        ]
+        pending: dict[str, Any] = {}
+        for name, probe, ok in checks:
+            try:
+                seen = probe()
+            except (OSError, ValueError, KeyError, redis.RedisError, psycopg.Error) as exc:
+                seen = repr(exc)
+            else:
+                if ok(seen):
+                    continue
+            pending[name] = seen
+        return pending
 
     # --- observing hosts --------------------------------------------------------------
 
