@@ -67,13 +67,14 @@ demo-down: ## remove every container, network and process the sandbox made
 
 # --- tests ----------------------------------------------------------------------------
 
-.PHONY: test test-no-fleet test-unit test-integration test-e2e lint molecule build
-# Two lanes (tests/lanes.py, below): lane 1 runs the checks that need no fleet, lane 2 Molecule
+.PHONY: test test-local test-unit test-integration test-e2e lint molecule build
+# Two lanes (tests/lanes.py, below): lane 1 runs the unit and integration tests, lane 2 Molecule
 # (on its fleet, N+2), and each lane then takes end-to-end files until none is left, so that no more
-# than two parts run at once: three overload the 2-core machine (load 15 to 25), which slows
-# each part and puts the timing-bound checks at risk. Each part's output is printed whole when
-# it ends. At the end: the whole run's time against its 25-minute target, each part's, and the
-# slowest end-to-end tests (tests/timings.py; it only prints).
+# than two parts run at once at full priority: three overload the 2-core machine (load 15 to 25),
+# which slows each part and puts the timing-bound checks at risk. Lint runs beside them at nice 19
+# (--background): no time limit, it takes the processor time the lanes leave while they wait.
+# Each part's output is printed whole when it ends. At the end: the whole run's time against its
+# 25-minute target, each part's, and the slowest end-to-end tests (tests/timings.py; it only prints).
 TEST_TARGET_MINUTES ?= 25
 E2E_BUDGET_MINUTES ?= 20
 TIMINGS := .sandbox/test-timings
@@ -83,14 +84,14 @@ timed = mkdir -p $(TIMINGS); start=$$(date +%s); rc=0; $(2) || rc=$$?; \
 
 test: deps dist ## install what the tests need and run them all
 	@rm -rf $(TIMINGS); rc=0; \
-	( $(call timed,test,$(LANES) --first "$(MAKE) --no-print-directory test-no-fleet" \
+	( $(call timed,test,$(LANES) --background "$(MAKE) --no-print-directory lint" \
+		--first "$(MAKE) --no-print-directory test-local" \
 		--first "$(MAKE) --no-print-directory molecule" $(E2E_TESTS) -- $(E2E)) ) || rc=$$?; \
 	$(VENV)/bin/python tests/timings.py --dir $(TIMINGS) \
 		--target-minutes $(TEST_TARGET_MINUTES) --e2e-budget-minutes $(E2E_BUDGET_MINUTES); exit $$rc
 
-test-no-fleet: ## unit tests, lint, integration tests: everything but the fleet
-	@$(call timed,test-no-fleet,$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory lint \
-		&& $(MAKE) --no-print-directory test-integration)
+test-local: ## unit and integration tests: on this machine alone, no fleet
+	@$(call timed,test-local,$(MAKE) --no-print-directory test-unit && $(MAKE) --no-print-directory test-integration)
 
 # Unit and integration tests run in parallel workers (pytest-xdist): most of their time is spent
 # waiting (time limits, retries, servers starting), not computing. Integration tests keep each
@@ -103,7 +104,7 @@ test-integration: venv dist ## the stand-in service against a local Redis and Po
 
 # Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
 # E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
-# INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-no-fleet and lane 2 Molecule
+# INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-local and lane 2 Molecule
 # (on its fleet, N+2), each taking files as soon as its own part has ended. Each fleet, Molecule's
 # included, is started from images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and
 # removed at the end unless KEEP_FLEETS=1.
@@ -114,11 +115,8 @@ test-e2e: deps dist ## end-to-end tests on the sandbox fleet (E2E_TESTS=tests/e2
 	@$(LANES) $(E2E_TESTS) -- $(E2E)
 
 lint: venv collections ## ansible-lint (production profile), yamllint, ruff, ansible-test sanity
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production
-	yamllint --strict .
-	ruff check .
-	ruff format --check .
-	.ci/sanity
+	@$(call timed,lint,ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.collections ansible-lint --profile production \
+		&& yamllint --strict . && ruff check . && ruff format --check . && .ci/sanity)
 
 molecule: deps dist ## the Molecule scenario: upgrade, rollback, each proved idempotent and verified
 	@$(call timed,molecule,molecule test -s $(SCENARIO))

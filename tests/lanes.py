@@ -10,6 +10,13 @@ its output whole when it ends. When a `--first` command fails, no lane takes ano
 At the end, the last lines of each failed part are printed again, after the other parts'
 output, so that a log shown by its tail (CI's) still says what failed.
 
+A `--background` command starts at once beside the lanes at the lowest priority (nice 19): it
+takes the processor time the lanes leave while they wait (for a drain, a restart, a time limit,
+the network), and as little as the scheduler allows of what they use. `make test` gives it lint,
+which needs no fleet and has no time limit to miss when it gets little processor time. It is a
+part as the others: printed when it ends and waited for; when it fails, no lane takes another
+file.
+
 Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to-end part's
 time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
 So does, in `cpu.json`, what each part and file cost in CPU (its own processes, the controller
@@ -18,7 +25,8 @@ the first part started to the last ended (/proc/stat): CPU, not wall time, is wh
 share on a 2-core machine.
 The lanes' fleets are removed at the end unless KEEP_FLEETS=1.
 
-usage: tests/lanes.py [--lanes 2] [--first CMD]... [--timings DIR] PATH... [-- PYTEST_ARG...]
+usage: tests/lanes.py [--lanes 2] [--first CMD]... [--background CMD] [--timings DIR] PATH...
+                      [-- PYTEST_ARG...]
 """
 
 from __future__ import annotations
@@ -119,6 +127,9 @@ class Outcome:
     tail: list[str] = field(default_factory=list)
 
 
+# The --background command's niceness: the lowest priority, so that it takes what the lanes leave.
+BACKGROUND_NICE = 19
+
 # How many of a failed part's last lines the verdict repeats: pytest's short summary and its
 # last failure, or the last step of a make target.
 TAIL_LINES = 30
@@ -133,8 +144,12 @@ class Lanes:
         self.outcomes: list[Outcome] = []
         self.print_lock = threading.Lock()
 
-    def run(self, lane: int, what: str, cmd: list[str], env: dict[str, str], is_file: bool) -> int:
+    def run(
+        self, lane: int, what: str, cmd: list[str], env: dict[str, str], is_file: bool, nice: int = 0
+    ) -> int:
         started = time.time()
+        if nice:
+            cmd = ["nice", "-n", str(nice), *cmd]
         with subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as proc:
@@ -149,8 +164,9 @@ class Lanes:
         with self.print_lock:
             tail = output.rstrip().splitlines()[-TAIL_LINES:] if rc else []
             self.outcomes.append(Outcome(what, lane, rc, started, ended, is_file, cpu, tail))
+            where = f"lane {lane}" if lane else f"background (nice {BACKGROUND_NICE})"
             print(
-                f"=== lane {lane}: {what}: {verdict} in {minutes(ended - started)}, CPU {minutes(cpu)}",
+                f"=== {where}: {what}: {verdict} in {minutes(ended - started)}, CPU {minutes(cpu)}",
                 flush=True,
             )
             print(output.rstrip(), flush=True)
@@ -169,6 +185,11 @@ class Lanes:
                 f"--junitxml={junit}", str(path), *self.pytest_args,
             ]  # fmt: skip
             self.run(lane, str(path), cmd, env, is_file=True)
+
+    def background(self, command: str) -> None:
+        """The --background command, at nice BACKGROUND_NICE, as lane 0 (it has no fleet)."""
+        if self.run(0, command, shlex.split(command), dict(os.environ), is_file=False, nice=BACKGROUND_NICE):
+            self.queue.close()
 
     def remove_fleets(self) -> None:
         """Remove the fleet of every lane that ran a file (fleet_down.yml)."""
@@ -198,6 +219,8 @@ class Lanes:
             threading.Thread(target=self.lane, args=(k, firsts[k - 1] if k <= len(firsts) else None))
             for k in range(1, lanes + 1)
         ]
+        if self.args.background:
+            threads.append(threading.Thread(target=self.background, args=(self.args.background,)))
         for thread in threads:
             thread.start()
         try:
@@ -251,6 +274,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lanes", type=int, default=2, help="lanes, each on a fleet of its own (default 2)")
     parser.add_argument("--first", action="append", help="a command lane K runs before its first file")
+    parser.add_argument("--background", help=f"a command run beside the lanes at nice {BACKGROUND_NICE}")
     parser.add_argument("--timings", type=Path, default=ROOT / ".sandbox/test-timings")
     parser.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)

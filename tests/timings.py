@@ -1,7 +1,7 @@
-"""Print where `make test`'s time went: the whole run against its target, each part (unit, lint
-and integration; Molecule; the end-to-end suite against its budget) and the slowest end-to-end
-tests, their fleet set-up included. It only prints: a run over its budget still passes or fails
-on its tests alone.
+"""Print where `make test`'s time went: the whole run against its target, each part (unit and
+integration; lint, beside them at low priority; Molecule; the end-to-end suite against its
+budget) and the slowest end-to-end tests, their fleet set-up included. It only prints: a run
+over its budget still passes or fails on its tests alone.
 
 The parts overlap: the end-to-end lanes (tests/lanes.py) take their first file as soon as the
 part before them on the same lane has ended, so the end-to-end time runs from the first file
@@ -25,7 +25,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 NO_CPU: dict = {"machine": {}, "parts": []}  # what read_cpu gives without the lanes' cpu.json
-PARTS = {"test-no-fleet": "unit, lint, integration", "molecule": "Molecule", "test-e2e": "end-to-end"}
+PARTS = {
+    "test-local": "unit, integration",
+    "lint": "lint (nice 19, beside)",
+    "molecule": "Molecule",
+    "test-e2e": "end-to-end",
+}
 
 
 def minutes(seconds: float) -> str:

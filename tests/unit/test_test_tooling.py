@@ -99,10 +99,12 @@ def test_timings_print_the_parts_the_budget_and_the_slowest_tests(tmp_path: Path
 
 def test_timings_print_the_machine_s_cpu_and_each_part_s(tmp_path: Path) -> None:
     (tmp_path / "test.seconds").write_text("1500 rc=0\n")
-    (tmp_path / "test-no-fleet.seconds").write_text("480 rc=0\n")
+    (tmp_path / "test-local.seconds").write_text("330 rc=0\n")
+    (tmp_path / "lint.seconds").write_text("600 rc=0\n")
     (tmp_path / "test-e2e.seconds").write_text("1000 rc=0\n")
     parts = [
-        {"what": "make --no-print-directory test-no-fleet", "lane": 1, "file": False, "seconds": 480, "cpu": 400, "rc": 0},
+        {"what": "make --no-print-directory test-local", "lane": 1, "file": False, "seconds": 330, "cpu": 300, "rc": 0},
+        {"what": "make --no-print-directory lint", "lane": 0, "file": False, "seconds": 600, "cpu": 250, "rc": 0},
         {"what": "tests/e2e/test_rollout.py", "lane": 2, "file": True, "seconds": 250, "cpu": 130.4, "rc": 0},
         {"what": "tests/e2e/test_awx.py", "lane": 1, "file": True, "seconds": 300, "cpu": 190, "rc": 0},
     ]  # fmt: skip
@@ -113,7 +115,8 @@ def test_timings_print_the_machine_s_cpu_and_each_part_s(tmp_path: Path) -> None
     assert text.splitlines() == [
         "make test: 25m00s (within its 25-minute target)",
         "  the machine's 2 CPUs over 24m50s: 85% busy, 1% waiting on I/O, 4% taken by the hypervisor",
-        "  unit, lint, integration      8m00s  CPU 6m40s",
+        "  unit, integration            5m30s  CPU 5m00s",
+        "  lint (nice 19, beside)      10m00s  CPU 4m10s",
         "  end-to-end                  16m40s  CPU 5m20s  (budget 20m: 3m20s left)",
         "end-to-end files by CPU (their own processes; the fleet's containers not counted):",
         "     3m10s CPU    5m00s wall  lane 1  tests/e2e/test_awx.py",
@@ -251,6 +254,29 @@ def test_each_part_s_cpu_counts_its_descendants_and_the_machine_s_is_written(tmp
     machine = written["machine"]
     assert machine["cpus"] == os.cpu_count() and machine["seconds"] >= first["seconds"] + good["seconds"] - 1
     assert 0 < machine["busy"] <= 1 and 0 <= machine["steal"] <= 1 and 0 <= machine["iowait"] <= 1
+
+
+def test_the_background_command_runs_at_nice_19_beside_the_lanes_and_its_failure_stops_the_queue(
+    tmp_path: Path,
+) -> None:
+    files = write_tests(tmp_path / "files", test_good="def test_good():\n    assert True\n")
+    # The background command says its niceness, and passes only once the lane's file has run (it
+    # waits 60 s at most for it): it runs beside the lanes, not before them.
+    marker = tmp_path / "file-ran"
+    (files / "conftest.py").write_text(
+        f"def pytest_sessionfinish():\n    open({str(marker)!r}, 'w').close()\n"
+    )
+    waits = f"for i in $(seq 600); do test -e {marker} && break; sleep 0.1; done; test -e {marker}; echo nice=$(nice)"
+    run = run_lanes(tmp_path, "--lanes", "1", "--background", f"sh -ec '{waits}'", str(files))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "=== background (nice 19): sh -ec " in run.stdout and "nice=19" in run.stdout
+    written = json.loads((tmp_path / "timings/cpu.json").read_text())
+    assert sorted((p["lane"], p["file"], p["rc"]) for p in written["parts"]) == [(0, False, 0), (1, True, 0)]
+
+    stopped = run_lanes(tmp_path, "--lanes", "1", "--background", "false", "--first", "sleep 2", str(files))
+    assert stopped.returncode == 1
+    assert "=== background (nice 19): false: FAILED (exit code 1)" in stopped.stdout
+    assert "not run, after a failure: " in stopped.stdout and "test_good.py: " not in stopped.stdout
 
 
 def test_a_selection_that_matches_no_test_anywhere_fails(tmp_path: Path) -> None:
