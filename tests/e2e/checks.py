@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from sandbox import ROOT, Fleet, PlaybookRun, http_get
+from sandbox import ROOT, Fleet, PlaybookRun
 
 SERVICES = {"api": "intelgraph-api", "ingest": "intelgraph-ingest"}
 # The streams the services and the traffic write while they serve: left out of a digest taken
@@ -122,16 +120,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: f
         time.sleep(every)
 
 
-def prometheus_value(fleet: Fleet, query: str) -> float | None:
-    """The value of an instant query to the fleet's Prometheus: its first series' value, None
-    when it returns none or NaN (a quantile of no observations)."""
-    url = f"http://{fleet.address(fleet.groups['observability'][0])}:9090/api/v1/query?query={urllib.parse.quote(query)}"
-    status, body = http_get(url, None, 5)
-    result = body["data"]["result"] if status == 200 else []
-    value = float(result[0]["value"][1]) if result else math.nan
-    return None if math.isnan(value) else value
-
-
 @functools.cache
 def slo_gates() -> list[tuple[str, str, float]]:
     """The SLO gates of roles/validate, as its defaults (which the sandbox keeps) make them: each
@@ -154,7 +142,7 @@ def slo_gates_missed(fleet: Fleet) -> list[str]:
     for a fleet to recover before running again."""
     missed = []
     for name, query, threshold in slo_gates():
-        value = prometheus_value(fleet, query)
+        value = fleet.prometheus_value(query)
         if value is not None and value > threshold:
             missed.append(f"{name}={value}")
     return missed

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -345,6 +346,11 @@ class Fleet:
         return "intelgraph-sandbox" + (str(self.id) if self.id else "")
 
     @property
+    def hosts(self) -> list[str]:
+        """Every host of the inventory, group by group."""
+        return [host for group in self.groups.values() for host in group]
+
+    @property
     def net(self) -> str:
         return f"10.89.{40 + self.id}"
 
@@ -469,13 +475,12 @@ class Fleet:
         return inputs_key(ROOT, FLEET_INPUTS, self.name)
 
     def images_exist(self, key: str) -> bool:
-        hosts = [h for group in self.groups.values() for h in group]
         return all(
             subprocess.run(
                 ["podman", "image", "exists", f"localhost/{self.container(host)}:{key}"], timeout=60
             ).returncode
             == 0
-            for host in hosts
+            for host in self.hosts
         )
 
     def fresh(self) -> str:
@@ -499,7 +504,7 @@ class Fleet:
         """What an earlier fleet of this name left that starting its hosts anew would not replace:
         containers other than its hosts (the docker runtime's), its Docker-API engine, the traffic
         generator, run state an earlier layout kept on the controller."""
-        hosts = {self.container(host) for group in self.groups.values() for host in group}
+        hosts = {self.container(host) for host in self.hosts}
         label = f"label=intelgraph.sandbox={self.name}"
         listed = subprocess.run(
             ["podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
@@ -529,7 +534,7 @@ class Fleet:
                 timeout=60,
                 check=True,
             )
-        hosts = [host for group in self.groups.values() for host in group]
+        hosts = self.hosts
         common = [
             *("--network", self.name, "--systemd", "always", "--label", f"intelgraph.sandbox={self.name}"),
             *("--volume", f"{SSH_KEY}.pub:/root/.ssh/authorized_keys:ro"),
@@ -582,9 +587,8 @@ class Fleet:
         ready and every ingest worker's status, each Redis answering and each replica linked to
         its primary, PostgreSQL taking connections, HAProxy with every API host UP, Prometheus
         with a scrape of every API and ingest host in the last 10 s. Empty when all do."""
-        api, ingest, obs = self.groups["api"], self.groups["ingest"], self.groups["observability"][0]
+        api, ingest = self.groups["api"], self.groups["ingest"]
         scraped = 'count(time() - timestamp(up{job=~"intelgraph-.*"} == 1) < 10)'
-        scrape_url = f"http://{self.address(obs)}:9090/api/v1/query?query={urllib.parse.quote(scraped)}"
 
         def redis_linked(host: str) -> dict[str, Any]:
             info = self.redis(host).info("replication")
@@ -593,10 +597,6 @@ class Fleet:
         def pg_accepts() -> bool:
             with self.pg() as conn:
                 return conn.execute("SELECT true").fetchone()[0]
-
-        def prometheus_scraped() -> int:
-            _, body = http_get(scrape_url, None, 5)
-            return int(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else 0
 
         checks: list[tuple[str, Callable[[], Any], Callable[[Any], bool]]] = [
             *(
@@ -617,7 +617,11 @@ class Fleet:
             ),
             ("PostgreSQL", pg_accepts, bool),
             ("HAProxy", self.haproxy_states, lambda states: states == dict.fromkeys(api, "UP")),
-            ("Prometheus's scrapes", prometheus_scraped, lambda n: n == len(api) + len(ingest)),
+            (
+                "Prometheus's scrapes",
+                lambda: self.prometheus_value(scraped),
+                lambda n: n == len(api) + len(ingest),
+            ),
         ]
         pending: dict[str, Any] = {}
         for name, probe, ok in checks:
@@ -702,6 +706,15 @@ class Fleet:
                 for path in paths:
                     found[host, path] = reading.data(path)
         return found
+
+    def prometheus_value(self, query: str) -> float | None:
+        """The value of an instant query to the fleet's Prometheus: its first series' value, None
+        when it returns none or NaN (a quantile of no observations)."""
+        url = f"http://{self.address(self.groups['observability'][0])}:9090/api/v1/query?query={urllib.parse.quote(query)}"
+        status, body = http_get(url, None, 5)
+        result = body["data"]["result"] if status == 200 else []
+        value = float(result[0]["value"][1]) if result else math.nan
+        return None if math.isnan(value) else value
 
     def haproxy_states(self) -> dict[str, str]:
         """{server: status} of the API backend on the first load balancer (UP, DOWN, MAINT, DRAIN)."""

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 import yaml
-from checks import SERVICES, fleet_digest, prometheus_value, wait_until
+from checks import SERVICES, fleet_digest, wait_until
 from scratch_redis import scratch_redis
 from test_precheck import (
     check_restore_point,
@@ -43,7 +43,7 @@ HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
 
 def sees_traffic(fleet: Fleet) -> bool:
     """Prometheus sees more than one request a second to the API hosts."""
-    return (prometheus_value(fleet, "sum(rate(intelgraph_http_requests_total[1m]))") or 0) > 1.0
+    return (fleet.prometheus_value("sum(rate(intelgraph_http_requests_total[1m]))") or 0) > 1.0
 
 
 def written_since(start: float) -> list[Path]:
