@@ -145,14 +145,14 @@ def inventory_for(api_hosts: int) -> Path:
     doc = (base / "hosts.yml").read_text()
     lines = []
     for n in range(4, api_hosts + 1):
-        lines.append(f"        api{n}: {{ansible_host: '{{{{ intelgraph_sandbox_net }}}}.{100 + n}'}}")
-    anchor = "        api3: {ansible_host: '{{ intelgraph_sandbox_net }}.23'}\n"
+        lines.append(f"        api{n}: {{ansible_host: 10.89.40.{100 + n}}}")
+    anchor = "        api3: {ansible_host: 10.89.40.23}\n"
     assert anchor in doc, "inventories/sandbox/hosts.yml no longer lists api3 as the bench expects"
     doc = doc.replace(anchor, anchor + "\n".join(lines) + "\n")
     target = ROOT / ".sandbox" / "bench" / f"inventory-api{api_hosts}"
     target.mkdir(parents=True, exist_ok=True)
     (target / "hosts.yml").write_text(f"# Made by sandbox/bench/bench.py: {api_hosts} API hosts.\n" + doc)
-    for shared in ("group_vars", "which_fleet.yml"):
+    for shared in ("group_vars", "which_fleet.yml", "which_fleet_addresses.yml"):
         link = target / shared
         if not link.exists():
             link.symlink_to(base / shared)

@@ -61,3 +61,52 @@ def test_no_inventory_variable_is_a_lookup() -> None:
         str(p.relative_to(ROOT)) for p in files if "lookup(" in json.dumps(yaml.safe_load(p.read_text()))
     ]
     assert holding == []
+
+
+CONNECTION = (
+    "ansible_host",
+    "ansible_ssh_private_key_file",
+    "intelgraph_sandbox_net",
+    "intelgraph_sandbox_name",
+)
+
+
+def fleet_0_addresses() -> dict[str, str]:
+    """Each fleet host's address as hosts.yml gives it: fleet 0's."""
+    data = yaml.safe_load((ROOT / "inventories/sandbox/hosts.yml").read_text())
+    return {
+        host: hostvars["ansible_host"]
+        for group in data["all"]["children"].values()
+        for host, hostvars in group["hosts"].items()
+    }
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+@pytest.mark.parametrize(
+    ("fleet", "net", "name"),
+    [("4", "10.89.44", "intelgraph-sandbox4"), ("", "10.89.40", "intelgraph-sandbox")],
+)
+def test_each_host_s_address_and_key_are_plain_values_of_its_fleet(
+    inventory: str, fleet: str, net: str, name: str, tmp_path: Path
+) -> None:
+    """A host's address and SSH key are read by every task that runs on the host or is
+    delegated to it. As templates in group_vars they were compiled and rendered again each
+    time (some 2,600 times in an upgrade of the sandbox); they are set once, when the inventory
+    is loaded, from hosts.yml's addresses moved to the fleet's network."""
+    found = hostvars(inventory, INTELGRAPH_SANDBOX_ID=fleet, INTELGRAPH_SANDBOX_ROOT=str(tmp_path))
+    addresses = fleet_0_addresses()
+    assert set(addresses) == set(found) - {"localhost"}
+    assert {h: found[h]["ansible_host"] for h in addresses} == {
+        h: address.replace("10.89.40.", f"{net}.") for h, address in addresses.items()
+    }
+    assert {found[h]["ansible_ssh_private_key_file"] for h in addresses} == {
+        f"{tmp_path}/.sandbox/ssh/id_ed25519"
+    }
+    assert {(found[h]["intelgraph_sandbox_net"], found[h]["intelgraph_sandbox_name"]) for h in found} == {
+        (net, name)
+    }
+    templated = {
+        (h, var): found[h][var] for h in addresses for var in CONNECTION if "{{" in str(found[h][var])
+    }
+    assert templated == {}
+    assert "ansible_host" not in found["localhost"] or found["localhost"]["ansible_host"] == "localhost"
