@@ -14,6 +14,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests/e2e"))
+
+from sandbox import Fleet  # noqa: E402
+
 BIN = Path(sys.executable).parent
 INVENTORIES = ["inventories/sandbox", "inventories/sandbox-docker"]
 
@@ -71,16 +75,6 @@ CONNECTION = (
 )
 
 
-def fleet_0_addresses() -> dict[str, str]:
-    """Each fleet host's address as hosts.yml gives it: fleet 0's."""
-    data = yaml.safe_load((ROOT / "inventories/sandbox/hosts.yml").read_text())
-    return {
-        host: hostvars["ansible_host"]
-        for group in data["all"]["children"].values()
-        for host, hostvars in group["hosts"].items()
-    }
-
-
 @pytest.mark.parametrize("inventory", INVENTORIES)
 @pytest.mark.parametrize(
     ("fleet", "net", "name"),
@@ -94,19 +88,16 @@ def test_each_host_s_address_and_key_are_plain_values_of_its_fleet(
     time (some 2,600 times in an upgrade of the sandbox); they are set once, when the inventory
     is loaded, from hosts.yml's addresses moved to the fleet's network."""
     found = hostvars(inventory, INTELGRAPH_SANDBOX_ID=fleet, INTELGRAPH_SANDBOX_ROOT=str(tmp_path))
-    addresses = fleet_0_addresses()
-    assert set(addresses) == set(found) - {"localhost"}
-    assert {h: found[h]["ansible_host"] for h in addresses} == {
-        h: address.replace("10.89.40.", f"{net}.") for h, address in addresses.items()
-    }
-    assert {found[h]["ansible_ssh_private_key_file"] for h in addresses} == {
+    octets = Fleet(id=0).octets  # each host's last octet, as hosts.yml gives it
+    hosts = set(octets)
+    assert hosts == set(found) - {"localhost"}
+    assert {h: found[h]["ansible_host"] for h in hosts} == {h: f"{net}.{octets[h]}" for h in hosts}
+    assert {found[h]["ansible_ssh_private_key_file"] for h in hosts} == {
         f"{tmp_path}/.sandbox/ssh/id_ed25519"
     }
     assert {(found[h]["intelgraph_sandbox_net"], found[h]["intelgraph_sandbox_name"]) for h in found} == {
         (net, name)
     }
-    templated = {
-        (h, var): found[h][var] for h in addresses for var in CONNECTION if "{{" in str(found[h][var])
-    }
+    templated = {(h, var): found[h][var] for h in hosts for var in CONNECTION if "{{" in str(found[h][var])}
     assert templated == {}
-    assert "ansible_host" not in found["localhost"] or found["localhost"]["ansible_host"] == "localhost"
+    assert found["localhost"]["ansible_host"] == "localhost"
