@@ -63,35 +63,31 @@ def run_timings(
     recorded: dict[str, Any] | None,
     window: dict[str, Any] | None,
     now: float,
-    verify_started: float | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of the report's timings: the phase_timer callback's (every play, and every host in
     it) when it recorded this run (it wrote its file after the window opened), else the window's own
-    phases, each from its start to the next one's (the last to now), for a run without the callback
-    (an installed collection run without the project's ansible.cfg). The verification is no phase of
-    the window's: given when it started (verify_started) while the window is still open and after
-    its last phase started, the last phase ends there and the verification has its row, to now."""
+    phases, each from its start to the next one's (the last to the window's close, or now), for a run
+    without the callback (an installed collection run without the project's ansible.cfg); then the
+    post-upgrade observation after the window, from its start to its end (or now)."""
     recorded = recorded or {}
     window = window or {}
     opened = window.get("started_at")
     if recorded.get("rows") and (opened is None or float(recorded.get("updated", 0)) >= float(opened)):
         return list(recorded["rows"])
-    closed = window.get("closed_at", now)
-    started = [p for p in window.get("phases", []) if p.get("started")]
-    verify = None
-    if (
-        verify_started is not None
-        and "closed_at" not in window
-        and started
-        and float(verify_started) >= float(started[-1]["at_ts"])
-    ):
-        verify = float(verify_started)
     rows = [
         {"phase": row["phase"], "host": None, "seconds": row["seconds"]}
-        for row in phase_timings(window, closed if verify is None else verify)
+        for row in phase_timings(window, window.get("closed_at", now))
     ]
-    if verify is not None:
-        rows.append({"phase": "verify", "host": None, "seconds": round(now - verify, 1)})
+    observation = window.get("observation") or {}
+    if observation.get("state") in ("running", "ended"):
+        end = float(observation.get("ended_at", now))
+        rows.append(
+            {
+                "phase": "observation",
+                "host": None,
+                "seconds": round(end - float(observation["started_at"]), 1),
+            }
+        )
     return rows
 
 

@@ -1,8 +1,10 @@
 # Copyright (c) IntelGraph SRE
 # Apache License 2.0 (see LICENSE)
-"""How long an upgrade will take, from what earlier runs measured: the phases' times in the last
-release report (the phase_timer callback's rows) and the time each host took to move in the run
-ledgers; the expected times of intelgraph_phase_seconds where nothing was measured."""
+"""How long the change of an upgrade takes inside its maintenance window, from what earlier runs
+measured: the phases' times in the last release report (the phase_timer callback's rows, or the
+window's phases) and the time each host took to move in the run ledgers; the expected times of
+intelgraph_phase_seconds where nothing was measured. The post-upgrade observation follows the
+window and is shown apart."""
 
 from __future__ import annotations
 
@@ -10,18 +12,17 @@ import math
 import time
 from typing import Any
 
-# The plays of upgrade.yml that make up each phase outside the rollout batches.
+# The plays of upgrade.yml inside the window that make up each phase outside the rollout batches
+# (a report written without the phase_timer callback names the window's phases themselves).
 PHASE_PLAYS = {
-    "precheck": ("Pre-check |", "Upgrade | open the maintenance window", "Upgrade | restore point"),
+    "precheck": ("Upgrade | open the maintenance window", "Upgrade | restore point"),
     "config": ("Upgrade | config",),
     "migrate": ("Upgrade | migrate",),
-    "verify": (
-        "Upgrade | verify the subscription latency metric",
-        "Backfill |",
-        "Validate |",
-        "Upgrade | close the maintenance window",
-    ),
+    "backfill": ("Backfill |",),
+    "verify": ("Upgrade | verify", "Upgrade | close the maintenance window"),
 }
+# The phases inside the window, in their order, the rollout's batches between migrate and backfill.
+WINDOW_PHASES = ("precheck", "config", "migrate", "rollout", "backfill", "verify")
 
 
 def batch_sizes(count: int, total: int, first: Any, rest: Any) -> list[int]:
@@ -48,8 +49,9 @@ def measured_phases(timings: list[dict[str, Any]]) -> dict[str, float]:
     for row in timings:
         if row.get("host") is not None or row.get("seconds") is None:
             continue
+        name = str(row.get("phase", ""))
         for phase, prefixes in PHASE_PLAYS.items():
-            if any(str(row.get("phase", "")).startswith(p) for p in prefixes):
+            if name == phase or any(name.startswith(p) for p in prefixes):
                 phases[phase] = phases.get(phase, 0.0) + float(row["seconds"])
     return phases
 
@@ -88,73 +90,96 @@ def estimate(
     timings: list[dict[str, Any]] | None = None,
     ledgers: list[dict[str, Any]] | None = None,
     batch_seconds: Any = 60,
+    observation_seconds: Any = 0,
 ) -> dict[str, Any]:
-    """The window an upgrade needs. plans: the pre-check's plan per host ({host, moves, settings});
-    groups: {api: [...], ingest: [...]}; serial: rollout_api_canary, rollout_api_batch_size,
-    rollout_ingest_batch_size; expected: intelgraph_phase_seconds."""
+    """The time the change needs inside the window, and the observation after it. plans: the
+    pre-check's plan per host ({host, moves, settings}); groups: {api: [...], ingest: [...]};
+    serial: rollout_api_canary, rollout_api_batch_size, rollout_ingest_batch_size; expected:
+    intelgraph_phase_seconds; observation_seconds: validate_window."""
     measured = measured_phases(timings or [])
     touched = {p["host"] for p in plans if str(p.get("moves")).lower() == "true" or p.get("settings")}
     phases = []
-    if not touched:
-        seconds = measured.get("precheck", float(expected.get("precheck", 0)))
-        phases.append(
-            {"phase": "precheck", "seconds": seconds, "source": "nothing to do; no window is opened"}
-        )
-    else:
-        for phase in ("precheck", "config", "migrate"):
+    if touched:
+        for phase in WINDOW_PHASES:
+            if phase == "rollout":
+                phases.extend(rollout_phases(groups, serial, touched, ledgers or [], float(batch_seconds)))
+                continue
             source = "measured (last release report)" if phase in measured else "intelgraph_phase_seconds"
-            phases.append(
-                {
-                    "phase": phase,
-                    "seconds": measured.get(phase, float(expected.get(phase, 0))),
-                    "source": source,
-                }
-            )
-        for group, first, rest in (
-            ("api", serial.get("rollout_api_canary", 1), serial.get("rollout_api_batch_size", 1)),
-            (
-                "ingest",
-                serial.get("rollout_ingest_batch_size", 1),
-                serial.get("rollout_ingest_batch_size", 1),
-            ),
-        ):
-            hosts = groups.get(group, [])
-            moving = [h for h in hosts if h in touched]
-            batches = batch_sizes(len(moving), len(hosts), first, rest)
-            found = host_move_seconds(ledgers or [], hosts)
-            if found:
-                cost, count, where = found
-                source = f"measured: the longest of {count} {group} host moves in the {where}"
-            else:
-                cost, source = float(batch_seconds), "no measured move; intelgraph_plan_batch_seconds"
-            phases.append(
-                {
-                    "phase": f"rollout {group}",
-                    "seconds": cost * len(batches),
-                    "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}",
-                }
-            )
-        source = "measured (last release report)" if "verify" in measured else "intelgraph_phase_seconds"
-        phases.append(
-            {
-                "phase": "verify",
-                "seconds": measured.get("verify", float(expected.get("verify", 0))),
-                "source": source,
-            }
-        )
+            seconds = measured.get(phase, float(expected.get(phase, 0)))
+            phases.append({"phase": phase, "seconds": seconds, "source": source})
     total = sum(p["seconds"] for p in phases)
     window = float(window_minutes) * 60
+    observation = float(observation_seconds) if touched else 0.0
     fits = total <= window
-    verdict = "fits in" if fits else "does NOT fit in"
-    summary = (
-        f"Estimated {minutes(total)} for the upgrade: it {verdict} the {float(window_minutes):g}-minute window "
-        f"({'margin' if fits else 'over by'} {minutes(abs(window - total))})."
-    )
+    lines = [f"{p['phase']}: {minutes(p['seconds'])} ({p['source']})" for p in phases]
+    if not touched:
+        summary = "Nothing to change: no window is opened and no observation follows."
+    else:
+        verdict = "fits in" if fits else "does NOT fit in"
+        summary = (
+            f"Estimated {minutes(total)} inside the maintenance window: the change {verdict} the "
+            f"{float(window_minutes):g}-minute window ({'margin' if fits else 'over by'} "
+            f"{minutes(abs(window - total))})."
+        )
+        if observation:
+            summary += (
+                f" The window closes once the change is done; the post-upgrade observation "
+                f"(validate_window) follows it for {minutes(observation)}."
+            )
+    problem = None
+    if not fits:
+        problem = (
+            f"the change needs about {minutes(total)} inside the maintenance window "
+            f"({', '.join(p['phase'] + ' ' + minutes(p['seconds']) for p in phases)}), more than the "
+            f"{float(window_minutes):g}-minute window (intelgraph_window_minutes={window_minutes}): over by "
+            f"{minutes(total - window)}. Plan a longer window, or lower the estimates "
+            "(intelgraph_phase_seconds, intelgraph_plan_batch_seconds) if they are too high"
+        )
     return {
+        "problem": problem,
         "total_seconds": round(total, 1),
         "window_seconds": window,
+        "over_seconds": round(max(0.0, total - window), 1),
+        "observation_seconds": observation,
         "fits": fits,
         "phases": [{**p, "seconds": round(p["seconds"], 1)} for p in phases],
-        "lines": [f"{p['phase']}: {minutes(p['seconds'])} ({p['source']})" for p in phases] + [summary],
+        "lines": [*lines, summary],
         "summary": summary,
     }
+
+
+def rollout_phases(
+    groups: dict[str, list[str]],
+    serial: dict[str, Any],
+    touched: set[str],
+    ledgers: list[dict[str, Any]],
+    batch_seconds: float,
+) -> list[dict[str, Any]]:
+    """The rollout of the API hosts, then the ingest workers: each batch costs the longest move the
+    newest ledger measured in the group, else batch_seconds."""
+    phases = []
+    for group, first, rest in (
+        ("api", serial.get("rollout_api_canary", 1), serial.get("rollout_api_batch_size", 1)),
+        (
+            "ingest",
+            serial.get("rollout_ingest_batch_size", 1),
+            serial.get("rollout_ingest_batch_size", 1),
+        ),
+    ):
+        hosts = groups.get(group, [])
+        moving = [h for h in hosts if h in touched]
+        batches = batch_sizes(len(moving), len(hosts), first, rest)
+        found = host_move_seconds(ledgers, hosts)
+        if found:
+            cost, count, where = found
+            source = f"measured: the longest of {count} {group} host moves in the {where}"
+        else:
+            cost, source = batch_seconds, "no measured move; intelgraph_plan_batch_seconds"
+        phases.append(
+            {
+                "phase": f"rollout {group}",
+                "seconds": cost * len(batches),
+                "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}",
+            }
+        )
+    return phases

@@ -20,7 +20,11 @@ OUTCOMES = ("succeeded", "failed")
 # The module's options, shared with its action plugin, which checks a phase (state=check) on the
 # controller itself.
 ARGUMENT_SPEC: dict[str, Any] = {
-    "state": {"type": "str", "choices": ["open", "check", "closed", "record"], "required": True},
+    "state": {
+        "type": "str",
+        "choices": ["open", "check", "closed", "observing", "observed", "record"],
+        "required": True,
+    },
     "release": {"type": "str"},
     "previous_release": {"type": "str", "default": ""},
     "minutes": {"type": "int", "default": 15},
@@ -34,6 +38,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "expected_seconds": {"type": "float", "default": 0},
     "outcome": {"type": "str", "choices": ["succeeded", "failed"], "default": "succeeded"},
     "reason": {"type": "str", "default": ""},
+    "observation_seconds": {"type": "float", "default": 0},
     "webhook_url": {"type": "str", "default": "", "no_log": True},
     "webhook_token": {"type": "str", "default": "", "no_log": True},
     "webhook_token_header": {"type": "str", "default": "Authorization", "no_log": False},
@@ -49,6 +54,8 @@ REQUIRED_IF = [
     ("state", "open", ["release"]),
     ("state", "check", ["window", "phase"]),
     ("state", "closed", ["window"]),
+    ("state", "observing", ["window"]),
+    ("state", "observed", ["window"]),
     ("state", "record", ["window", "record_dir"]),
 ]
 
@@ -196,11 +203,16 @@ def refusal(window: dict[str, Any], phase: str, expected: float, now: float) -> 
     )
 
 
-def close_window(window: dict[str, Any], outcome: str, reason: str, now: float) -> dict[str, Any]:
-    """The window closed at now with an outcome."""
+def close_window(
+    window: dict[str, Any], outcome: str, reason: str, now: float, observation_seconds: float = 0
+) -> dict[str, Any]:
+    """The window closed at now with an outcome; with observation_seconds, the post-upgrade
+    observation that follows it is planned to end that long after now."""
     if outcome not in OUTCOMES:
         raise WindowError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-    return dict(
+    if observation_seconds < 0:
+        raise WindowError(f"the observation lasts 0 seconds or more, got {observation_seconds}")
+    closed = dict(
         window,
         state="closed",
         outcome=outcome,
@@ -209,6 +221,43 @@ def close_window(window: dict[str, Any], outcome: str, reason: str, now: float) 
         end=iso(now),
         overran=now > float(window["deadline_at"]),
     )
+    if observation_seconds and outcome == "succeeded":
+        closed["observation"] = planned_observation(now, observation_seconds)
+    return closed
+
+
+def planned_observation(start: float, seconds: float) -> dict[str, Any]:
+    """An observation of `seconds` from start, not begun yet."""
+    return {
+        "state": "planned",
+        "seconds": seconds,
+        "started_at": start,
+        "start": iso(start),
+        "until_at": start + seconds,
+        "until": iso(start + seconds),
+    }
+
+
+def start_observation(window: dict[str, Any], seconds: float, now: float) -> dict[str, Any]:
+    """The window, closed, with its post-upgrade observation begun at now for `seconds`."""
+    if window.get("state") != "closed":
+        raise WindowError(
+            f"window {window.get('id')} is {window.get('state')}: the observation follows a closed window"
+        )
+    if seconds <= 0:
+        raise WindowError(f"the observation lasts more than 0 seconds, got {seconds}")
+    return dict(window, observation=dict(planned_observation(now, seconds), state="running"))
+
+
+def end_observation(window: dict[str, Any], outcome: str, reason: str, now: float) -> dict[str, Any]:
+    """The window with its observation ended at now with an outcome."""
+    if outcome not in OUTCOMES:
+        raise WindowError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+    observation = window.get("observation") or {}
+    if observation.get("state") != "running":
+        raise WindowError(f"window {window.get('id')} has no observation under way to end")
+    ended = dict(observation, state="ended", outcome=outcome, reason=reason, ended_at=now, end=iso(now))
+    return dict(window, observation=ended)
 
 
 ABANDONED_REASON = (
@@ -239,8 +288,23 @@ def phase_timings(window: dict[str, Any], closed_at: float | None = None) -> lis
     return timings
 
 
-def announcement(window: dict[str, Any], fleet: str = "") -> dict[str, Any]:
-    """The JSON message announcing the window (opened) or its end (closed)."""
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: 45 s, 3 min 05 s, 30 min."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min" if not rest else f"{minutes} min {rest:02d} s"
+
+
+def clock(stamp: str) -> str:
+    """The time of day of an ISO 8601 UTC time, as HH:MM:SS UTC."""
+    return f"{stamp[11:19]} UTC" if len(stamp) >= 19 else stamp
+
+
+def announcement(window: dict[str, Any], fleet: str = "", event: str = "") -> dict[str, Any]:
+    """The JSON message announcing the window (opened), its end (closed), or the observation that
+    follows it (event observation_started or observation_ended)."""
     where = f" on {fleet}" if fleet else ""
     message: dict[str, Any] = {
         "release": window["release"],
@@ -252,6 +316,8 @@ def announcement(window: dict[str, Any], fleet: str = "") -> dict[str, Any]:
     }
     if fleet:
         message["fleet"] = fleet
+    if event in ("observation_started", "observation_ended"):
+        return observation_announcement(window, message, where, event)
     if window["state"] == "open":
         message["event"] = "window_opened"
         message["text"] = (
@@ -268,9 +334,52 @@ def announcement(window: dict[str, Any], fleet: str = "") -> dict[str, Any]:
         phases=phase_timings(window, window.get("closed_at")),
     )
     reason = f": {window['reason'].rstrip('. ')}" if window.get("reason") else ""
-    message["text"] = (
+    took = [f"{p['phase']} {duration(p['seconds'])}" for p in message["phases"] if p["seconds"] is not None]
+    text = (
         f"Maintenance window{where} closed at {window['end']}: IntelGraph {window['release']} upgrade "
         f"{window['outcome']}{reason}."
+    )
+    if took:
+        text += f" Phases: {', '.join(took)}."
+    observation = window.get("observation")
+    if observation:
+        message["observation_until"] = observation["until"]
+        text += (
+            f" The post-upgrade observation ({duration(observation['seconds'])}) follows; it ends at "
+            f"{clock(observation['until'])}."
+        )
+    message["text"] = text
+    return message
+
+
+def observation_announcement(
+    window: dict[str, Any], message: dict[str, Any], where: str, event: str
+) -> dict[str, Any]:
+    """The message announcing the start or the end of the observation after the window."""
+    observation = window.get("observation") or {}
+    if event == "observation_started" and observation.get("state") != "running":
+        raise WindowError(f"window {window.get('id')} has no observation under way to announce")
+    if event == "observation_ended" and observation.get("state") != "ended":
+        raise WindowError(f"window {window.get('id')} has no ended observation to announce")
+    message.update(
+        event=event,
+        observation_start=observation["start"],
+        observation_until=observation["until"],
+        observation_seconds=observation["seconds"],
+    )
+    if event == "observation_started":
+        message["text"] = (
+            f"Post-upgrade observation{where} started: IntelGraph {window['release']} is held to its SLO gates "
+            f"for {duration(observation['seconds'])}, until {clock(observation['until'])}."
+        )
+        return message
+    reason = f": {observation['reason'].rstrip('. ')}" if observation.get("reason") else ""
+    message.update(
+        outcome=observation["outcome"], reason=observation.get("reason", ""), end=observation["end"]
+    )
+    message["text"] = (
+        f"Post-upgrade observation{where} ended at {observation['end']}: IntelGraph {window['release']} "
+        f"{'held its SLO gates' if observation['outcome'] == 'succeeded' else 'failed'}{reason}."
     )
     return message
 

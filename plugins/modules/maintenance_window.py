@@ -20,7 +20,12 @@ description:
     also kept in the window's record on the host the task runs on (as O(state=record) keeps it), in the
     same task.
   - O(state=closed) closes the window with an O(outcome) and announces that, with the phases run and
-    their timing. Closing a closed window does nothing.
+    their timing and, with O(observation_seconds), when the post-upgrade observation that follows will
+    end. Closing a closed window does nothing.
+  - O(state=observing) starts the post-upgrade observation after the closed window (O(observation_seconds)
+    from now) and announces it (event C(observation_started)); O(state=observed) ends it with an
+    O(outcome) and announces that (event C(observation_ended)). Same message format as the window's, same
+    webhook.
   - O(state=open), O(state=check) and O(state=closed) return the window's record (RV(record)) without
     secrets, that is the window, and each announcement made, as a line to append to the announcements'
     log. O(state=record) keeps them in O(record_dir), on the host it runs on (the state store's host), as
@@ -37,7 +42,7 @@ options:
   state:
     description: What to do with the window.
     type: str
-    choices: [open, check, closed, record]
+    choices: [open, check, closed, observing, observed, record]
     required: true
   release:
     description: The release the window is for (O(state=open)).
@@ -89,14 +94,21 @@ options:
     type: float
     default: 0
   outcome:
-    description: How the run ended (O(state=closed)).
+    description: How the run (O(state=closed)) or the observation (O(state=observed)) ended.
     type: str
     choices: [succeeded, failed]
     default: succeeded
   reason:
-    description: Why, in a sentence (O(state=closed)); sent with the closing announcement.
+    description: Why, in a sentence (O(state=closed), O(state=observed)); sent with the announcement.
     type: str
     default: ""
+  observation_seconds:
+    description:
+      - With O(state=closed) (outcome succeeded), the length of the post-upgrade observation that follows the
+        window, announced with its close (V(0) - none).
+      - With O(state=observing), the observation's length from now (more than 0).
+    type: float
+    default: 0
   webhook_url:
     description:
       - URL the announcements are POSTed to; empty means they are only logged.
@@ -217,7 +229,7 @@ window:
     deadline: "2026-11-27T19:15:00Z"
     phases: []
 announcement:
-  description: The JSON message announced (O(state=open) and O(state=closed)).
+  description: The JSON message announced (O(state=open), O(state=closed), O(state=observing), O(state=observed)).
   returned: when something was announced, or would be in check mode
   type: dict
 announced:
@@ -267,6 +279,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     announcement,
     check_result,
     close_window,
+    end_observation,
     failure,
     keep_record,
     open_window,
@@ -274,6 +287,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     remaining,
     should_retry,
     shown_webhook,
+    start_observation,
     token_header,
     webhook_url_ok,
 )
@@ -361,10 +375,15 @@ def close_abandoned(module: AnsibleModule, now: float, result: dict[str, Any]) -
 
 
 def announce(
-    module: AnsibleModule, window: dict[str, Any], result: dict[str, Any], required: bool | None = None
+    module: AnsibleModule,
+    window: dict[str, Any],
+    result: dict[str, Any],
+    required: bool | None = None,
+    event: str = "",
 ) -> None:
-    """Announce the window's state: to the webhook when there is one, in the record's log always."""
-    message = announcement(window, module.params["fleet"])
+    """Announce the window's state (or, with event, its observation's): to the webhook when there
+    is one, in the record's log always."""
+    message = announcement(window, module.params["fleet"], event)
     result["announcement"] = message
     result["announced"] = False
     if module.params["webhook_url"] and not module.check_mode:
@@ -383,7 +402,7 @@ def announce(
                     + " Nothing was changed; fix the webhook (URL, token) or unset it to only log.",
                     **result,
                 )
-            module.warn(problem + " The window's end was only logged.")
+            module.warn(problem + " It was only logged.")
     logged(result, message)
 
 
@@ -426,10 +445,21 @@ def main() -> None:
                 write_record(module, checked["record"]["window"], [], checked)
             module.exit_json(**checked)
 
+        if params["state"] in ("observing", "observed"):
+            if params["state"] == "observing":
+                window = start_observation(window, params["observation_seconds"], now)
+                event = "observation_started"
+            else:
+                window = end_observation(window, params["outcome"], params["reason"], now)
+                event = "observation_ended"
+            result.update(changed=True, window=window, remaining_seconds=round(remaining(window, now), 1))
+            announce(module, window, result, event=event)
+            module.exit_json(**recorded(result, window))
+
         if window.get("state") == "closed":
             result.update(window=window, remaining_seconds=round(remaining(window, now), 1))
             module.exit_json(**result)
-        window = close_window(window, params["outcome"], params["reason"], now)
+        window = close_window(window, params["outcome"], params["reason"], now, params["observation_seconds"])
         result.update(changed=True, window=window, remaining_seconds=round(remaining(window, now), 1))
         announce(module, window, result)
         module.exit_json(**recorded(result, window))

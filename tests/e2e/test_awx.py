@@ -94,7 +94,7 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
             in said(plan)
         )
     assert "rollout api: " in said(plan) and "3 batches (api1, api2, api3)" in said(plan)
-    assert "for the upgrade: it fits in the 15-minute window" in said(plan)
+    assert "inside the maintenance window: the change fits in the 15-minute window" in said(plan)
     assert "The run lock on tools1 is free." in said(plan)  # it takes none, and says who holds it
 
     # 2. --check --diff runs every phase and changes nothing on any host or on the controller.
@@ -208,9 +208,15 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     ]
     unsigned = read_report(validate.controller.root / fleet.reports.relative_to(ROOT) / TARGET)[0]
     assert unsigned["signoffs"] == [] and unsigned["validation"] == report[0]["validation"]
-    # The upgrade job closed the window once the change was done, as succeeded.
+    # The upgrade job closed the window once the change was done and checked (the smoke test and
+    # the replay inside it), as succeeded, and handed the checks to the validate job, whose
+    # observation followed the window, kept with the window's record.
     window = fleet.store_json("window/window.json")
     assert (window["state"], window["outcome"]) == ("closed", "succeeded")
+    assert validate.extra_vars["validate_checks"] == upgrade.artifacts["validate_checks"]
+    assert upgrade.artifacts["validate_checks"]["smoke"]["rc"] == 0
+    assert (window["observation"]["state"], window["observation"]["outcome"]) == ("ended", "succeeded")
+    assert window["closed_at"] <= window["observation"]["started_at"] < window["observation"]["ended_at"]
 
     # The jobs' events show the play of every phase and their key tasks, and no failure.
     for job, plays in (
@@ -228,10 +234,11 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
                 "Upgrade | roll out the ingest workers",
                 "Upgrade | verify the subscription latency metric",
                 "Backfill | idempotency state, verified against the source manifests",
+                "Upgrade | verify",
                 "Upgrade | close the maintenance window",
             ],
         ),
-        (validate, ["Validate | SLO gates, operational checks, smoke and replay"]),
+        (validate, ["Validate | the post-upgrade observation"]),
         (close, ["Close | the signed release report"]),
     ):
         assert set(plays) <= job.plays(), (job.node, sorted(p for p in job.plays() if p))
@@ -245,6 +252,7 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         (upgrade, "Run the bootstrap and the migrations under the advisory lock"),
         (upgrade, "Switch and restart the API"),
         (upgrade, "Wait until the ingest queue has drained"),
+        (upgrade, "Run make smoke"),
         (upgrade, "Close the window as succeeded"),
         (validate, "Write the release report"),
         (close, "Write the report with its sign-offs"),

@@ -8,9 +8,8 @@ collection built from this checkout and installed in an empty collections path
 (`ansible-playbook intelgraph.ops.upgrade`), from a directory that holds only a copy of the
 sandbox inventory, without the project's ansible.cfg (Controller.installed). Nothing is written
 in the installed collection, the directory gets only the run's reports, and the release report
-has a timing for every phase the run went through and for the verification (from the window's
-record and the verification's start: without the project's ansible.cfg, its phase_timer callback
-records nothing).
+has a timing for every phase the run went through and for the observation after the window (from
+the window's record: without the project's ansible.cfg, its phase_timer callback records nothing).
 
 PostgreSQL is stopped while the ingest workers are paused (quiesced, no transaction open) and
 they resume at once, so they meet the outage: a 24.0.0 worker whose COMMIT a stop cuts cannot
@@ -217,13 +216,14 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
     reports = only_reports_beside(inventory, written_by_rerun)
     assert "reports/24.1.0/release-report.json" in reports, reports
     # Its release report: every host on 24.1.0, and a timing for each phase the window recorded
-    # the run going through and for the verification after them, each within the run's own time.
+    # the run going through and for the post-upgrade observation after it, each within the run's
+    # own time.
     report = json.loads((operator.root / f"reports/{TARGET}/release-report.json").read_text())
     assert report["versions"] == dict.fromkeys(api + ingest, TARGET)
     phases = [p["phase"] for p in window_rerun["phases"] if p["started"]]
-    assert {"precheck", "config", "migrate", "rollout", "backfill"} <= set(phases), phases
+    assert {"precheck", "config", "migrate", "rollout", "backfill", "verify"} <= set(phases), phases
     timings = report["timings"]
-    assert [row["phase"] for row in timings] == [*phases, "verify"], timings
+    assert [row["phase"] for row in timings] == [*phases, "observation"], timings
     assert all(row["host"] is None and 0 < row["seconds"] < rerun_seconds for row in timings), timings
     assert sum(row["seconds"] for row in timings) < rerun_seconds, (timings, rerun_seconds)
 

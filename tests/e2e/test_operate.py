@@ -226,16 +226,18 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
 
     # One window at a time, from either controller, in the one record on the fleet: the killed
     # run's, left open, was closed as failed and that announced by the second run before it
-    # opened its own; the second run's window closed as succeeded; then the other controller's
-    # rollback opened and closed its own.
+    # opened its own; the second run's window closed as succeeded, and its observation followed;
+    # then the other controller's rollback opened and closed its own.
     messages = store_announcements(fleet)[announced_before:]
     events = [(m["window_id"], m["event"], m.get("outcome")) for m in messages]
-    killed_window, resumed_window, rollback_window = events[0][0], events[2][0], events[4][0]
+    killed_window, resumed_window, rollback_window = events[0][0], events[2][0], events[6][0]
     assert events == [
         (killed_window, "window_opened", None),
         (killed_window, "window_closed", "failed"),
         (resumed_window, "window_opened", None),
         (resumed_window, "window_closed", "succeeded"),
+        (resumed_window, "observation_started", None),
+        (resumed_window, "observation_ended", "succeeded"),
         (rollback_window, "window_opened", None),
         (rollback_window, "window_closed", "succeeded"),
     ], events

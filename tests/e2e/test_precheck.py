@@ -304,8 +304,27 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
     assert fleet_digest(deployed, streams=False) == before
 
 
+# A window too short for the change: the pre-check adds up the phases inside the window (no run
+# has measured any on this fleet: intelgraph_phase_seconds, and intelgraph_plan_batch_seconds for
+# each of the 3 API and 2 ingest batches): 10 + 10 + 20 + 3 x 30 + 2 x 30 + 10 + 20 = 220 s.
+SHORT_WINDOW = {
+    "intelgraph_window_minutes": 2,
+    "intelgraph_phase_seconds": {
+        "precheck": 10,
+        "config": 10,
+        "migrate": 20,
+        "rollout": 10,
+        "backfill": 10,
+        "verify": 20,
+    },
+    "intelgraph_plan_batch_seconds": 30,
+}
+
+
 @pytest.mark.keeps_fleet
-def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -> None:
+def test_a_stopped_redis_replica_and_a_window_too_short_fail_the_precheck_naming_both(
+    deployed: Fleet,
+) -> None:
     before = fleet_digest(deployed, streams=False)
     primary, replica = deployed.groups["cache"]
     units = {h: SERVICES["api"] for h in deployed.groups["api"]} | {
@@ -315,8 +334,8 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
     with deployed.traffic() as stats:
         deployed.host(replica).check_output("systemctl stop redis-server")
         try:
-            run = deployed.playbook("playbooks/precheck.yml")
-            upgrade = deployed.playbook("playbooks/upgrade.yml")
+            run = deployed.playbook("playbooks/precheck.yml", extra_vars=SHORT_WINDOW)
+            upgrade = deployed.playbook("playbooks/upgrade.yml", extra_vars=SHORT_WINDOW)
             # The rollout alone (--tags rollout: no pre-check before it) finds the replica gone
             # in the check of Redis that runs again before the first host is drained.
             with webhook_receiver() as receiver:
@@ -337,6 +356,11 @@ def test_a_stopped_redis_replica_fails_the_precheck_naming_it(deployed: Fleet) -
         assert "The fleet is not ready for the upgrade; nothing was changed." in text
         assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
         assert f"{primary}: Redis (port 6379) check 'connected replicas' failed: 0 replica(s) online" in text
+        assert (
+            "localhost: the change needs about 3m 40s inside the maintenance window (precheck 0m 10s, "
+            "config 0m 10s, migrate 0m 20s, rollout api 1m 30s, rollout ingest 1m 00s, backfill 0m 10s, "
+            "verify 0m 20s), more than the 2-minute window (intelgraph_window_minutes=2): over by 1m 40s."
+        ) in text
         assert plays(attempt) == [*first_plays, "Pre-check | the fleet is ready"]
     assert "The run lock on tools1 is free." in flat(run)  # the pre-check alone takes none
     assert "The run lock on tools1 is released: the fleet is free for the next run." in flat(upgrade)
@@ -383,8 +407,19 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
         run = deployed.playbook(
             "playbooks/upgrade.yml",
             extra_vars={
+                # The change fits by the pre-check's sum (1 + 54 + 1 + 5 batches x 0.2 + 1 + 1 = 59 s),
+                # but opening the window and capturing the restore point take more than the 6 s that
+                # leaves: config no longer fits in what is left when it is to start.
                 "intelgraph_window_minutes": 1,
-                "intelgraph_phase_seconds": {"precheck": 5, "config": 120},
+                "intelgraph_phase_seconds": {
+                    "precheck": 1,
+                    "config": 54,
+                    "migrate": 1,
+                    "rollout": 1,
+                    "backfill": 1,
+                    "verify": 1,
+                },
+                "intelgraph_plan_batch_seconds": 0.2,
                 "intelgraph_window_webhook_url": receiver.url,
                 "intelgraph_window_webhook_token": TOKEN,
             },
@@ -392,7 +427,7 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
     try:
         assert run.rc == 2, f"the run did not stop, see {run.log}"
         text = flat(run)
-        assert "Phase config is not started: it is expected to take 120 s, but" in text
+        assert "Phase config is not started: it is expected to take 54 s, but" in text
         assert plays(run)[-1] == "Upgrade | config"
         assert TOKEN not in run.output
 

@@ -4,7 +4,8 @@ traffic, with inputs of its own (a rate limit, a cache TTL, the traffic ceiling 
 the secrets is written anywhere but where it must be. Redis AUTH is on, env files are 0640
 root:<service group>, and a 24.1 API host refuses a request without a tenant region claim. The
 restore point, taken under AOF, holds what the fleet held; the 24.1 settings are in place; the
-same inputs once more change nothing."""
+same inputs once more change nothing. The upgrade runs in a window shorter than the observation
+that follows it: the window closes on time once the change is done, the observation after it."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ SKIPPED_DIRS = {".git", "node_modules", "__pycache__"}
 # On the fleet's hosts: logs and scratch space (the config files are meant to hold the secrets); on
 # the state host, the state store the runs write too.
 HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
+# The upgrade's window, and the observation after it, longer than the window.
+WINDOW_MINUTES = 3
+OBSERVATION = 190
 
 
 def sees_traffic(fleet: Fleet) -> bool:
@@ -138,7 +142,18 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
                 "intelgraph_cache_ttl_seconds": 120,
                 "intelgraph_window_webhook_url": receiver.url,
             }
-            run = fleet.playbook("playbooks/upgrade.yml", "-vvv", *with_secrets, extra_vars=inputs)
+            # A window shorter than the observation that follows it: the window holds the change
+            # alone and closes when it is done; the SLO gates are held after it.
+            run = fleet.playbook(
+                "playbooks/upgrade.yml",
+                "-vvv",
+                *with_secrets,
+                extra_vars={
+                    **inputs,
+                    "intelgraph_window_minutes": WINDOW_MINUTES,
+                    "validate_window": OBSERVATION,
+                },
+            )
         # Low-traffic check: above the ceiling the pre-check stops, naming the variable; forced, it goes on.
         assert busy.rc == 2, f"a busy fleet passed the pre-check, see {busy.log}"
         text = flat(busy)
@@ -149,18 +164,38 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         assert stats["requests_sent"] > 100 and stats["requests_failed"] == 0, stats["failures"]
         assert fleet.versions() == dict.fromkeys(api + ingest, "24.1.0")
 
-        # The window: announced when opened and closed, with the phases run; the token was used.
-        opened, closed = receiver.bodies()
-        assert opened["event"] == "window_opened" and closed["event"] == "window_closed"
-        assert parse_time(opened["deadline"]) - parse_time(opened["start"]) == datetime.timedelta(minutes=15)
-        assert closed["outcome"] == "succeeded"
+        # The window: announced when opened and when closed, once the change was done (every phase
+        # inside it, with its time), as succeeded and on time; then the observation after it,
+        # announced at its start and its end, which came after the window's deadline. The token
+        # was used for each.
+        opened, closed, observing, observed = receiver.bodies()
+        assert [m["event"] for m in (opened, closed, observing, observed)] == [
+            "window_opened",
+            "window_closed",
+            "observation_started",
+            "observation_ended",
+        ]
+        assert {m["window_id"] for m in (closed, observing, observed)} == {opened["window_id"]}
+        deadline = parse_time(opened["deadline"])
+        assert deadline - parse_time(opened["start"]) == datetime.timedelta(minutes=WINDOW_MINUTES)
+        assert (closed["outcome"], closed["overran"]) == ("succeeded", False)
+        assert parse_time(closed["end"]) <= deadline
         assert [p["phase"] for p in closed["phases"]] == [
             "precheck",
             "config",
             "migrate",
             "rollout",
             "backfill",
+            "verify",
         ]
+        assert all(p["seconds"] is not None for p in closed["phases"])
+        assert f"it ends at {closed['observation_until'][11:19]} UTC" in closed["text"]
+        assert parse_time(closed["end"]) <= parse_time(observing["observation_start"])
+        assert (observed["outcome"], observed["observation_seconds"]) == ("succeeded", OBSERVATION)
+        assert parse_time(observed["end"]) - parse_time(observing["observation_start"]) >= datetime.timedelta(
+            seconds=OBSERVATION
+        )
+        assert parse_time(observed["end"]) > deadline
         bearer = f"Bearer {secret['intelgraph_window_webhook_token']}"
         assert all(m.headers["Authorization"] == bearer for m in receiver.messages)
 

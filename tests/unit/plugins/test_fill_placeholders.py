@@ -127,19 +127,17 @@ def test_run_timings_come_from_the_window_without_the_callback() -> None:
     assert run_timings({}, {}, 1300.0) == []
 
 
-def test_run_timings_from_the_window_end_the_last_phase_where_the_verification_starts() -> None:
-    assert run_timings(None, WINDOW, 1300.0, 1250.0) == [
+def test_run_timings_from_the_window_end_with_the_observation_after_it() -> None:
+    closed = dict(WINDOW, closed_at=1100.0)
+    running = dict(closed, observation={"state": "running", "started_at": 1110.0})
+    assert run_timings(None, running, 1300.0) == [
         {"phase": "precheck", "host": None, "seconds": 10.5},
         {"phase": "config", "host": None, "seconds": 19.5},
-        {"phase": "rollout", "host": None, "seconds": 220.0},
-        {"phase": "verify", "host": None, "seconds": 50.0},
+        {"phase": "rollout", "host": None, "seconds": 70.0},
+        {"phase": "observation", "host": None, "seconds": 190.0},
     ]
-    # Not the verification of this window: it is closed (validate.yml as a job of its own reads the
-    # record the upgrade left), or its last phase started after the verification did.
-    closed = dict(WINDOW, closed_at=1100.0)
-    assert run_timings(None, closed, 1300.0, 1250.0) == run_timings(None, closed, 1300.0)
-    assert run_timings(None, WINDOW, 1300.0, 1020.0) == run_timings(None, WINDOW, 1300.0)
-    assert run_timings(None, {}, 1300.0, 1250.0) == []
-    # The callback's rows, when it recorded this run, time the verification's plays themselves.
-    rows = [{"phase": "Validate | SLO gates", "host": None, "seconds": 40.0}]
-    assert run_timings({"updated": 1200.0, "rows": rows}, WINDOW, 1300.0, 1250.0) == rows
+    ended = dict(closed, observation={"state": "ended", "started_at": 1110.0, "ended_at": 1250.0})
+    assert run_timings(None, ended, 1300.0)[-1] == {"phase": "observation", "host": None, "seconds": 140.0}
+    # Only planned (announced with the close, not begun): no row.
+    planned = dict(closed, observation={"state": "planned", "started_at": 1100.0})
+    assert run_timings(None, planned, 1300.0) == run_timings(None, closed, 1300.0)

@@ -11,7 +11,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._plan import (
 
 GROUPS = {"api": ["api1", "api2", "api3"], "ingest": ["ingest1", "ingest2"]}
 SERIAL = {"rollout_api_canary": 1, "rollout_api_batch_size": 1, "rollout_ingest_batch_size": 1}
-EXPECTED = {"precheck": 60, "config": 60, "migrate": 120, "rollout": 300, "verify": 240}
+EXPECTED = {"precheck": 60, "config": 60, "migrate": 120, "rollout": 300, "backfill": 60, "verify": 240}
 ALL_MOVE = [{"host": h, "moves": True, "settings": []} for h in GROUPS["api"] + GROUPS["ingest"]]
 
 
@@ -30,14 +30,25 @@ def test_batch_sizes(count: int, total: int, first: object, rest: object, expect
 
 
 def test_without_measurements_the_expected_times_and_batch_default_count() -> None:
-    result = estimate(ALL_MOVE, GROUPS, SERIAL, EXPECTED, 15, batch_seconds=60)
-    # 60 + 60 + 120 + 3 API batches x 60 + 2 ingest batches x 60 + 240
-    assert result["total_seconds"] == 780
-    assert result["fits"] is True
-    assert (
-        result["summary"]
-        == "Estimated 13m 00s for the upgrade: it fits in the 15-minute window (margin 2m 00s)."
+    result = estimate(ALL_MOVE, GROUPS, SERIAL, EXPECTED, 15, batch_seconds=60, observation_seconds=1800)
+    # 60 + 60 + 120 + 3 API batches x 60 + 2 ingest batches x 60 + 60 + 240; the observation apart
+    assert result["total_seconds"] == 840
+    assert result["fits"] is True and result["over_seconds"] == 0 and result["problem"] is None
+    assert [p["phase"] for p in result["phases"]] == [
+        "precheck",
+        "config",
+        "migrate",
+        "rollout api",
+        "rollout ingest",
+        "backfill",
+        "verify",
+    ]
+    assert result["summary"] == (
+        "Estimated 14m 00s inside the maintenance window: the change fits in the 15-minute window "
+        "(margin 1m 00s). The window closes once the change is done; the post-upgrade observation "
+        "(validate_window) follows it for 30m 00s."
     )
+    assert result["observation_seconds"] == 1800
     assert "3 batches (api1, api2, api3) x 60s a batch, no measured move" in result["lines"][3]
 
 
@@ -48,13 +59,21 @@ def test_measured_report_rows_and_ledger_moves_are_used() -> None:
         {"phase": "Upgrade | config", "host": None, "seconds": 10.0},
         {"phase": "Upgrade | config", "host": "api1", "seconds": 9.0},  # host rows are not phases
         {"phase": "Upgrade | migrate", "host": None, "seconds": 30.0},
-        {
-            "phase": "Validate | SLO gates, operational checks, smoke and replay",
-            "host": None,
-            "seconds": 50.0,
-        },
+        {"phase": "Backfill | idempotency state", "host": None, "seconds": 7.0},
+        {"phase": "Upgrade | verify", "host": None, "seconds": 40.0},
+        {"phase": "Upgrade | close the maintenance window", "host": None, "seconds": 1.0},
+        # The observation is no phase of the window's.
+        {"phase": "Validate | the post-upgrade observation", "host": None, "seconds": 1800.0},
     ]
-    assert measured_phases(timings) == {"precheck": 25.0, "config": 10.0, "migrate": 30.0, "verify": 50.0}
+    assert measured_phases(timings) == {
+        "precheck": 5.0,
+        "config": 10.0,
+        "migrate": 30.0,
+        "backfill": 7.0,
+        "verify": 41.0,
+    }
+    # A report written from the window's record names the phases themselves.
+    assert measured_phases([{"phase": "migrate", "host": None, "seconds": 12.0}]) == {"migrate": 12.0}
     old = {"release": "24.1.0", "updated": 1.0, "hosts": {"api1": _moved(0, 100)}}
     new = {
         "release": "24.1.0",
@@ -67,19 +86,25 @@ def test_measured_report_rows_and_ledger_moves_are_used() -> None:
         },
     }
     result = estimate(ALL_MOVE, GROUPS, SERIAL, EXPECTED, 15, timings, [old, new], 60)
-    # 25 + 10 + 30 + 3 x 25 (longest API move of the newest ledger) + 2 x 10 + 50
-    assert result["total_seconds"] == 210
+    # 5 + 10 + 30 + 3 x 25 (longest API move of the newest ledger) + 2 x 10 + 7 + 41
+    assert result["total_seconds"] == 188
     assert "measured: the longest of 2 api host moves" in result["lines"][3]
 
 
-def test_a_plan_that_does_not_fit_says_so_and_nothing_to_do_needs_only_the_precheck() -> None:
+def test_a_plan_that_does_not_fit_says_by_how_much_and_nothing_to_do_needs_no_window() -> None:
     late = estimate(ALL_MOVE, GROUPS, SERIAL, EXPECTED, 10, batch_seconds=60)
-    assert late["fits"] is False
-    assert "does NOT fit in the 10-minute window (over by 3m 00s)" in late["summary"]
+    assert late["fits"] is False and late["over_seconds"] == 240
+    assert "the change does NOT fit in the 10-minute window (over by 4m 00s)" in late["summary"]
+    assert late["problem"] == (
+        "the change needs about 14m 00s inside the maintenance window (precheck 1m 00s, config 1m 00s, "
+        "migrate 2m 00s, rollout api 3m 00s, rollout ingest 2m 00s, backfill 1m 00s, verify 4m 00s), more "
+        "than the 10-minute window (intelgraph_window_minutes=10): over by 4m 00s. Plan a longer window, or "
+        "lower the estimates (intelgraph_phase_seconds, intelgraph_plan_batch_seconds) if they are too high"
+    )
     idle = [{"host": h, "moves": False, "settings": []} for h in GROUPS["api"]]
-    nothing = estimate(idle, GROUPS, SERIAL, EXPECTED, 15)
-    assert nothing["total_seconds"] == 60
-    assert nothing["phases"][0]["source"] == "nothing to do; no window is opened"
+    nothing = estimate(idle, GROUPS, SERIAL, EXPECTED, 15, observation_seconds=1800)
+    assert (nothing["total_seconds"], nothing["observation_seconds"], nothing["fits"]) == (0, 0, True)
+    assert nothing["lines"] == ["Nothing to change: no window is opened and no observation follows."]
 
 
 def _moved(start: float, end: float) -> dict:

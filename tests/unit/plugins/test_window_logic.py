@@ -16,6 +16,8 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     announcement,
     check_phase,
     close_window,
+    duration,
+    end_observation,
     iso,
     keep_record,
     open_window,
@@ -25,6 +27,7 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._window import (
     remaining,
     should_retry,
     shown_webhook,
+    start_observation,
     token_header,
     webhook_url_ok,
 )
@@ -153,6 +156,55 @@ def test_announcements_carry_release_start_deadline_and_links() -> None:
     assert closed["reason"] == "config failed."
     assert closed["text"].endswith("upgrade failed: config failed.")
     assert closed["phases"] == []
+
+
+def test_the_close_announces_each_phase_s_time_and_when_the_observation_ends() -> None:
+    _, w = check_phase(window(), "config", 60, T0 + 10)
+    _, w = check_phase(w, "migrate", 120, T0 + 75)
+    closed = close_window(w, "succeeded", "every phase finished", T0 + 500, observation_seconds=1800)
+    message = announcement(closed)
+    assert (message["event"], message["outcome"], message["overran"]) == ("window_closed", "succeeded", False)
+    assert [(p["phase"], p["seconds"]) for p in message["phases"]] == [("config", 65.0), ("migrate", 425.0)]
+    assert message["observation_until"] == iso(T0 + 2300)
+    assert "Phases: config 1 min 05 s, migrate 7 min 05 s." in message["text"]
+    assert message["text"].endswith("The post-upgrade observation (30 min) follows; it ends at 19:38:20 UTC.")
+    # A failed window has no observation after it.
+    failed = close_window(w, "failed", "migrate failed", T0 + 500, observation_seconds=1800)
+    assert "observation" not in failed and "observation_until" not in announcement(failed)
+
+
+def test_the_observation_after_the_window_is_started_and_ended_with_its_own_announcements() -> None:
+    closed = close_window(window(), "succeeded", "", T0 + 400, observation_seconds=1800)
+    observing = start_observation(closed, 1800, T0 + 420)
+    started = announcement(observing, "production", "observation_started")
+    assert started["event"] == "observation_started" and started["window_id"] == closed["id"]
+    assert (started["observation_start"], started["observation_until"]) == (iso(T0 + 420), iso(T0 + 2220))
+    assert started["text"] == (
+        "Post-upgrade observation on production started: IntelGraph 24.1.0 is held to its SLO gates "
+        "for 30 min, until 19:37:00 UTC."
+    )
+    ended = end_observation(observing, "failed", "gate read_p95 failed.", T0 + 900)
+    message = announcement(ended, "", "observation_ended")
+    assert (message["event"], message["outcome"], message["end"]) == (
+        "observation_ended",
+        "failed",
+        iso(T0 + 900),
+    )
+    assert message["text"].endswith("IntelGraph 24.1.0 failed: gate read_p95 failed.")
+    assert ended["state"] == "closed" and ended["outcome"] == "succeeded"  # the window's own outcome stands
+    with pytest.raises(WindowError, match="the observation follows a closed window"):
+        start_observation(window(), 60, T0)
+    with pytest.raises(WindowError, match="no observation under way"):
+        end_observation(closed, "succeeded", "", T0 + 900)
+    with pytest.raises(WindowError, match="more than 0 seconds"):
+        start_observation(closed, 0, T0 + 420)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0, "0 s"), (44.6, "45 s"), (60, "1 min"), (185, "3 min 05 s"), (1800, "30 min")]
+)
+def test_durations_read_as_a_person_says_them(seconds: float, shown: str) -> None:
+    assert duration(seconds) == shown
 
 
 @pytest.mark.parametrize(
@@ -414,3 +466,36 @@ def test_records_written_at_once_each_replace_the_record_whole(tmp_path: Any) ->
     assert sorted(p.name for p in (tmp_path / "window").iterdir()) == ["announcements.log", "window.json"]
     assert len((tmp_path / "window/announcements.log").read_text().splitlines()) == len(windows)
     assert (tmp_path / "window").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_module_closes_then_announces_the_observation_start_and_end(webhook: SimpleNamespace) -> None:
+    args = {"release": "24.1.0", "webhook_url": webhook.url}
+    opened = run_module("maintenance_window", dict(args, state="open"))
+    closed = run_module(
+        "maintenance_window", dict(args, state="closed", window=opened["window"], observation_seconds=240)
+    )
+    observing = run_module(
+        "maintenance_window", dict(args, state="observing", window=closed["window"], observation_seconds=240)
+    )
+    ended = run_module(
+        "maintenance_window",
+        dict(
+            args,
+            state="observed",
+            window=observing["window"],
+            outcome="failed",
+            reason="gate error_rate failed",
+        ),
+    )
+    assert [received[1]["event"] for received in webhook.received] == [
+        "window_opened",
+        "window_closed",
+        "observation_started",
+        "observation_ended",
+    ]
+    assert webhook.received[1][1]["observation_until"]
+    assert ended["window"]["observation"]["outcome"] == "failed"
+    assert [line["event"] for line in ended["record"]["log"]] == ["observation_ended"]
+    # Ending an observation that is not under way is refused, saying so.
+    again = run_module("maintenance_window", dict(args, state="observed", window=ended["window"]))
+    assert again["failed"] and "has no observation under way to end" in again["msg"]

@@ -116,15 +116,17 @@ def flatten(tasks: list[dict]) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    ("role", "module", "option", "variable"),
+    ("role", "entry", "module", "option", "variable"),
     [
-        ("validate", "intelgraph.ops.workspace_command", "timeout", "validate_smoke_timeout"),
-        ("validate", "intelgraph.ops.ingest_replay", "timeout", "validate_replay_timeout"),
-        ("backfill", "intelgraph.ops.workspace_command", "timeout", "backfill_command_timeout"),
+        ("validate", "checks", "intelgraph.ops.workspace_command", "timeout", "validate_smoke_timeout"),
+        ("validate", "checks", "intelgraph.ops.ingest_replay", "timeout", "validate_replay_timeout"),
+        ("backfill", "main", "intelgraph.ops.workspace_command", "timeout", "backfill_command_timeout"),
     ],
 )
-def test_the_roles_bound_their_commands(role: str, module: str, option: str, variable: str) -> None:
-    tasks = [t for t in flatten(tasks_of(role)) if module in t]
+def test_the_roles_bound_their_commands(
+    role: str, entry: str, module: str, option: str, variable: str
+) -> None:
+    tasks = [t for t in flatten(tasks_of(role, entry)) if module in t]
     assert tasks, f"no {module} task in role {role}"
     assert all(t[module][option] == f"{{{{ {variable} }}}}" for t in tasks)
     defaults = yaml.safe_load((ROOT / f"roles/{role}/defaults/main.yml").read_text())
@@ -132,8 +134,8 @@ def test_the_roles_bound_their_commands(role: str, module: str, option: str, var
 
 
 def test_the_workspace_commands_run_through_the_masking_module() -> None:
-    for role in ("validate", "backfill"):
-        assert not [t for t in flatten(tasks_of(role)) if "ansible.builtin.shell" in t], role
+    for role, entry in (("validate", "checks"), ("validate", "observe"), ("backfill", "main")):
+        assert not [t for t in flatten(tasks_of(role, entry)) if "ansible.builtin.shell" in t], role
 
 
 def test_the_report_data_files_are_written_0600() -> None:
