@@ -1,7 +1,7 @@
 # Copyright (c) IntelGraph SRE
 # Apache License 2.0 (see LICENSE)
 """Filters of the release report: a gate's value as the release note prints it, the report's
-link templates filled in, and the run's phase timings."""
+link templates filled in, the run's phase timings, its timeline and its outcome."""
 
 from __future__ import annotations
 
@@ -91,6 +91,93 @@ def run_timings(
     return rows
 
 
+def report_timeline(
+    window: dict[str, Any] | None, ledger: dict[str, Any] | None, now: float
+) -> dict[str, Any]:
+    """The timeline the report draws: the window (opened, closed, deadline), the observation after
+    it, and bars on one time axis - each phase the window started, from its start to the next
+    one's (the last to the close, or now), and each host the run ledger saw move in the rollout,
+    from its start to its end (or now)."""
+    window = window or {}
+    if "started_at" not in window:
+        return {"window": None, "observation": None, "bars": []}
+    closed = window.get("closed_at")
+    started = [p for p in window.get("phases", []) if p.get("started")]
+    bars = []
+    for index, phase in enumerate(started):
+        last = index + 1 == len(started)
+        end = closed if last else started[index + 1]["at_ts"]
+        bars.append(
+            {
+                "label": phase["phase"],
+                "kind": "phase",
+                "start": float(phase["at_ts"]),
+                "end": float(end if end is not None else now),
+                "outcome": "failed" if last and window.get("outcome") == "failed" else "ok",
+            }
+        )
+    hosts = []
+    for host, entry in sorted(((ledger or {}).get("hosts") or {}).items()):
+        rollout = entry.get("rollout") or {}
+        if (
+            rollout.get("started") is None
+            or str(rollout.get("data", {}).get("moved", "true")).lower() == "false"
+        ):
+            continue
+        done = rollout.get("status") == "done"
+        end = rollout.get("finished") if done else None
+        hosts.append(
+            {
+                "label": host,
+                "kind": "host",
+                "start": float(rollout["started"]),
+                "end": float(end if end is not None else (closed or now)),
+                "outcome": "ok" if done else "failed",
+            }
+        )
+    observation = window.get("observation") or {}
+    return {
+        "window": {
+            "opened": float(window["started_at"]),
+            "closed": closed,
+            "deadline": window.get("deadline_at"),
+        },
+        "observation": (
+            {"start": observation["started_at"], "end": observation.get("ended_at")}
+            if observation.get("state") in ("running", "ended")
+            else None
+        ),
+        "bars": bars + sorted(hosts, key=lambda bar: bar["start"]),
+    }
+
+
+def report_outcome(
+    window: dict[str, Any] | None, validation: dict[str, Any] | None, failure: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """How the release went, first on the report: failed (a phase inside the window, or the
+    observation after it, and why), or succeeded."""
+    window = window or {}
+    validation = validation or {}
+    if failure:
+        return {
+            "status": "failed",
+            "reason": f"{failure.get('host', '')}: {failure.get('message', '')}".strip(": "),
+        }
+    if window.get("outcome") == "failed":
+        return {"status": "failed", "reason": window.get("reason") or "the window closed as failed"}
+    if validation and not validation.get("passed", False):
+        return {
+            "status": "failed",
+            "reason": "the post-upgrade observation failed: " + "; ".join(validation.get("failures") or []),
+        }
+    if not validation.get("gates"):
+        return {"status": "succeeded", "reason": "the change is done and checked; no observation has run yet"}
+    return {
+        "status": "succeeded",
+        "reason": "the change is done and checked, and the SLO gates held over the post-upgrade observation",
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -98,4 +185,6 @@ class FilterModule:
             "url_template": url_template,
             "awx_signoff": awx_signoff,
             "run_timings": run_timings,
+            "report_timeline": report_timeline,
+            "report_outcome": report_outcome,
         }

@@ -92,6 +92,48 @@ def instant(
     ]
 
 
+def query_range(
+    base_url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    timeout: float = 10.0,
+    tls: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A range query: [{"metric": {labels}, "values": [[time, float], ...]}, ...]."""
+    params = {"query": query, "start": start, "end": end, "step": step}
+    data = api_get(base_url, "/api/v1/query_range", params, timeout, tls)
+    return [
+        {
+            "metric": item.get("metric", {}),
+            "values": [[float(t), to_float(v)] for t, v in item.get("values", [])],
+        }
+        for item in data.get("result", [])
+    ]
+
+
+def range_step(start: float, end: float, points: int = 120, least: float = 1.0) -> float:
+    """A step giving about `points` points from start to end, and no less than `least` seconds."""
+    return max(least, round((end - start) / points, 3))
+
+
+def range_points(result: list[dict[str, Any]], start: float, end: float, step: float) -> list[list[Any]]:
+    """The points of a one-series range result on the query's own grid (start, start + step, ...
+    up to end): [time, value], the value None where Prometheus has none (no sample, or NaN as from
+    a histogram without observations), so a gap stays a gap. A query with several series is
+    read by its highest value at each time (the worst, for the gates' latencies and rates)."""
+    grid = [start + index * step for index in range(int((end - start) // step) + 1)]
+    found: dict[float, float] = {}
+    for series in result:
+        for ts, value in series.get("values", []):
+            if math.isnan(value) or math.isinf(value):
+                continue
+            key = round(float(ts), 3)
+            found[key] = max(value, found.get(key, value))
+    return [[round(ts, 3), found.get(round(ts, 3))] for ts in grid]
+
+
 def to_float(value: str) -> float:
     """Prometheus sends sample values as strings, NaN and +Inf included."""
     return float(value)

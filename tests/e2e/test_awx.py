@@ -146,7 +146,9 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         assert workflow.status == "successful", [
             (j.node, j.status, str(j.run.log)) for j in workflow.jobs.values()
         ]
-        # The reports, read before validate.yml below writes its own in their place.
+        # The reports and the window's record, read before validate.yml below writes its own in
+        # their place.
+        window = fleet.store_json("window/window.json")
         stored = fleet.store_read(
             "reports",
             f"reports/{TARGET}",
@@ -211,7 +213,6 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     # The upgrade job closed the window once the change was done and checked (the smoke test and
     # the replay inside it), as succeeded, and handed the checks to the validate job, whose
     # observation followed the window, kept with the window's record.
-    window = fleet.store_json("window/window.json")
     assert (window["state"], window["outcome"]) == ("closed", "succeeded")
     assert validate.extra_vars["validate_checks"] == upgrade.artifacts["validate_checks"]
     assert upgrade.artifacts["validate_checks"]["smoke"]["rc"] == 0

@@ -41,8 +41,8 @@ SKIPPED_DIRS = {".git", "node_modules", "__pycache__"}
 # the state host, the state store the runs write too.
 HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
 # The upgrade's window, and the observation after it, longer than the window.
-WINDOW_MINUTES = 3
-OBSERVATION = 190
+WINDOW_MINUTES = 2
+OBSERVATION = 130
 
 
 def sees_traffic(fleet: Fleet) -> bool:

@@ -13,6 +13,8 @@ from ansible_collections.intelgraph.ops.plugins.filter.fill_placeholders import 
 from ansible_collections.intelgraph.ops.plugins.filter.report import (
     awx_signoff,
     format_gate_value,
+    report_outcome,
+    report_timeline,
     run_timings,
     url_template,
 )
@@ -141,3 +143,67 @@ def test_run_timings_from_the_window_end_with_the_observation_after_it() -> None
     # Only planned (announced with the close, not begun): no row.
     planned = dict(closed, observation={"state": "planned", "started_at": 1100.0})
     assert run_timings(None, planned, 1300.0) == run_timings(None, closed, 1300.0)
+
+
+def test_the_timeline_has_a_bar_per_phase_and_per_host_moved_on_one_time_axis() -> None:
+    closed = dict(
+        WINDOW,
+        closed_at=1100.0,
+        deadline_at=1900.0,
+        outcome="succeeded",
+        observation={"state": "ended", "started_at": 1101.0, "ended_at": 1291.0},
+    )
+    ledger = {
+        "hosts": {
+            "api2": {
+                "rollout": {"status": "done", "started": 1040.0, "finished": 1050.0, "data": {"moved": True}}
+            },
+            "api1": {
+                "rollout": {"status": "done", "started": 1030.0, "finished": 1039.0, "data": {"moved": True}}
+            },
+            # Already on the release: not moved, no bar.
+            "api3": {
+                "rollout": {"status": "done", "started": 1051.0, "finished": 1052.0, "data": {"moved": False}}
+            },
+            "ingest1": {"rollout": {"status": "started", "started": 1060.0}},
+        }
+    }
+    timeline = report_timeline(closed, ledger, 1300.0)
+    assert timeline["window"] == {"opened": 1000.0, "closed": 1100.0, "deadline": 1900.0}
+    assert timeline["observation"] == {"start": 1101.0, "end": 1291.0}
+    assert [(b["kind"], b["label"], b["start"], b["end"], b["outcome"]) for b in timeline["bars"]] == [
+        ("phase", "precheck", 1000.0, 1010.5, "ok"),
+        ("phase", "config", 1010.5, 1030.0, "ok"),
+        ("phase", "rollout", 1030.0, 1100.0, "ok"),
+        ("host", "api1", 1030.0, 1039.0, "ok"),
+        ("host", "api2", 1040.0, 1050.0, "ok"),
+        ("host", "ingest1", 1060.0, 1100.0, "failed"),
+    ]
+    # A window still open: its last phase runs until now; a failed one's last phase is the failure.
+    assert report_timeline(WINDOW, None, 1300.0)["bars"][-1]["end"] == 1300.0
+    failed = report_timeline(dict(WINDOW, closed_at=1100.0, outcome="failed"), None, 1300.0)
+    assert failed["bars"][-1]["outcome"] == "failed" and failed["observation"] is None
+    assert report_timeline({}, ledger, 1300.0) == {"window": None, "observation": None, "bars": []}
+
+
+@pytest.mark.parametrize(
+    ("window", "validation", "failure", "status", "reason"),
+    [
+        ({"outcome": "succeeded"}, {"passed": True, "gates": [{}]}, None, "succeeded", "the SLO gates held"),
+        ({"outcome": "succeeded"}, {}, None, "succeeded", "no observation has run yet"),
+        ({"outcome": "failed", "reason": "migrate failed"}, {}, None, "failed", "migrate failed"),
+        (
+            {"outcome": "succeeded"},
+            {"passed": False, "failures": ["gate read_p95 failed"], "gates": [{}]},
+            None,
+            "failed",
+            "the post-upgrade observation failed: gate read_p95 failed",
+        ),
+        ({"outcome": "succeeded"}, {}, {"host": "api2", "message": "not ready"}, "failed", "api2: not ready"),
+    ],
+)
+def test_the_outcome_says_how_the_release_went_and_why(
+    window: dict, validation: dict, failure: dict | None, status: str, reason: str
+) -> None:
+    outcome = report_outcome(window, validation, failure)
+    assert outcome["status"] == status and reason in outcome["reason"]
