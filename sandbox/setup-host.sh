@@ -5,8 +5,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # podman and its runtime for the fleet; redis-server and postgresql for the stand-in
 # service's integration tests, which run them on loopback; haproxy for the HAProxy modules'
-# integration tests, which run their own HAProxy on loopback.
-packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client redis-server postgresql haproxy)
+# integration tests, which run their own HAProxy on loopback; chromium (headless) and a font for
+# the HTML release report's integration test, which opens the page as a reader's browser does
+# (tests/support/browser.py).
+packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client redis-server postgresql haproxy
+    chromium fonts-dejavu-core)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup-host: the sandbox runs rootful podman: run this as root" >&2
