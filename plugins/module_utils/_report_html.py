@@ -830,7 +830,7 @@ def backfill_section(data: Mapping[str, Any]) -> str:
 
 
 def migrations_section(data: Mapping[str, Any]) -> str:
-    if "migrations" not in data:
+    if data.get("migrations") is None:
         return _section("migrations", "Migrations applied", _missing("No migrations in the report data."))
     migrations = [m for m in _list(data.get("migrations")) if isinstance(m, Mapping)]
     if not migrations:

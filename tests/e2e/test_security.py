@@ -21,6 +21,7 @@ import psycopg
 import pytest
 import redis
 import yaml
+from browser import open_report
 from checks import SERVICES, fleet_digest, wait_until
 from scratch_redis import scratch_redis
 from test_precheck import (
@@ -199,6 +200,25 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         bearer = f"Bearer {secret['intelgraph_window_webhook_token']}"
         assert all(m.headers["Authorization"] == bearer for m in receiver.messages)
 
+        # The release report as people read it: the HTML page opened in headless Chromium (its
+        # screenshot kept beside the run's log), the outcome first, a chart for every gate drawn from
+        # data, a bar for every phase of the window and every host moved, no placeholder left, no
+        # script, no secret (searched with the other files the runs wrote, below).
+        report = json.loads((fleet.reports / "24.1.0/release-report.json").read_text())
+        page = open_report(fleet.reports / "24.1.0/release-report.html", run.log.with_suffix(".report.png"))
+        assert (page["outcome"].lower(), page["duplicate_ids"], page["scripts"]) == ("succeeded", [], 0), page
+        assert (
+            page["gates"] == [gate["name"] for gate in report["validation"]["gates"]]
+            and len(page["gates"]) == 5
+        )
+        assert page["nodata_gates"] == [], page["nodata_gates"]
+        assert (page["timeline_figures"], page["phase_bars"], page["host_bars"]) == (1, 6, len(api + ingest))
+        assert not page["awaiting_input"]
+        assert [row["label"] for row in report["timeline"]["bars"][:6]] == [
+            p["phase"] for p in closed["phases"]
+        ]
+        assert report["traffic"]["error"] is None and any(value for _, value in report["traffic"]["requests"])
+
         # The restore point: versions and env files as they were, toggles, and the cache under AOF.
         manifest = check_restore_point(fleet, opened["window_id"], before)
         assert manifest["feature_toggles"]["toggles"] == {"legacy_export": "off"}
@@ -287,6 +307,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
             *(str(each.log.relative_to(ROOT)) for each in (busy, run, again)),
             f"{reports}/24.1.0/release-report.md",
             f"{reports}/24.1.0/release-report.json",
+            f"{reports}/24.1.0/release-report.html",
             f"{reports}/24.1.0/data/migrate.json",
             f"{reports}/24.1.0/data/backfill.json",
             f"{reports}/run-timings.json",
