@@ -333,7 +333,7 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         assert f"{host} ({'api' if host in fleet.groups['api'] else 'ingest'}): {TARGET}, stays" in said(
             again
         )
-    assert "nothing to do; no window is opened" in said(again)
+    assert "Nothing to change: no window is opened and no observation follows." in said(again)
 
 
 def check_validation(fleet: Fleet, report: tuple[dict, str], strict: PlaybookRun, blind: PlaybookRun) -> None:

@@ -1,4 +1,5 @@
-"""The collection's Redis and HAProxy modules against scratch servers on loopback; the tests import
+"""The collection's Redis and HAProxy modules against scratch servers on loopback, and the HTML
+release report's module with the page opened in headless Chromium; the tests import
 the collection's module_utils from the checkout, as the modules run them."""
 
 from __future__ import annotations

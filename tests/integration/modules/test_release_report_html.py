@@ -84,32 +84,28 @@ def gate_result(name: str, series: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def host_bars(hosts: list[str], at: float, every: float) -> list[dict[str, Any]]:
+    """One bar per host moved, one after the other from `at`, each `every` seconds apart."""
+    return [
+        {
+            "label": host,
+            "kind": "host",
+            "start": at + i * every + 1,
+            "end": at + (i + 1) * every - 2,
+            "outcome": "ok",
+        }
+        for i, host in enumerate(hosts)
+    ]
+
+
 def timeline() -> dict[str, Any]:
     bars, at = [], T0 + 5
     for label, seconds in PHASES:
         bars.append({"label": label, "kind": "phase", "start": at, "end": at + seconds, "outcome": "ok"})
         if label.endswith("roll out the API"):
-            bars += [
-                {
-                    "label": host,
-                    "kind": "host",
-                    "start": at + i * 61 + 1,
-                    "end": at + i * 61 + 59,
-                    "outcome": "ok",
-                }
-                for i, host in enumerate(API)
-            ]
+            bars += host_bars(API, at, 61)
         if label.endswith("ingest workers"):
-            bars += [
-                {
-                    "label": host,
-                    "kind": "host",
-                    "start": at + i * 60 + 1,
-                    "end": at + i * 60 + 58,
-                    "outcome": "ok",
-                }
-                for i, host in enumerate(INGEST)
-            ]
+            bars += host_bars(INGEST, at, 60)
         at += seconds + 1
     return {
         "window": {"opened": T0, "closed": OBSERVATION_END + 40, "deadline": T0 + 3600},
