@@ -159,8 +159,8 @@ def test_announcements_carry_release_start_deadline_and_links() -> None:
 
 
 def test_the_close_announces_each_phase_s_time_and_when_the_observation_ends() -> None:
-    _, w = check_phase(window(), "config", 60, T0 + 10)
-    _, w = check_phase(w, "migrate", 120, T0 + 75)
+    w = check_phase(window(), "config", 60, T0 + 10)[1]
+    w = check_phase(w, "migrate", 120, T0 + 75)[1]
     closed = close_window(w, "succeeded", "every phase finished", T0 + 500, observation_seconds=1800)
     message = announcement(closed)
     assert (message["event"], message["outcome"], message["overran"]) == ("window_closed", "succeeded", False)
