@@ -6,8 +6,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # podman and its runtime for the fleet; redis-server and postgresql for the stand-in
 # service's integration tests, which run them on loopback; haproxy for the HAProxy modules'
 # integration tests, which run their own HAProxy on loopback; chromium (headless) and a font for
-# the HTML release report's integration test, which opens the page as a reader's browser does
-# (tests/support/browser.py).
+# the tests of the HTML release report (its module's integration test, and test_security.py with
+# the report of an upgrade), which open the page as a reader's browser does (tests/support/browser.py).
 packages=(podman runc debootstrap uidmap slirp4netns iptables openssh-client redis-server postgresql haproxy
     chromium fonts-dejavu-core)
 
