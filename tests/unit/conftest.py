@@ -74,15 +74,24 @@ def run_tasks(tasks: list[dict], workdir: Path) -> dict[str, dict]:
     return {task["task"]["name"]: task["hosts"]["localhost"] for task in report["plays"][0]["tasks"]}
 
 
-def serve_http(answer: Callable[[str], tuple[int, str, bytes] | None]) -> Iterator[str]:
-    """Serve GET on loopback, answering each request's path with `answer(path)`: its status,
-    content type and body, or None to close the connection with no answer; yields the server's
-    base URL until the caller is done. The test modules wrap it in a fixture of their own answers."""
+def serve_http(
+    answer: Callable[[str], tuple[int, str, bytes] | None], received: list[dict] | None = None
+) -> Iterator[str]:
+    """Serve GET and POST on loopback, answering each request's path with `answer(path)`: its
+    status, content type and body, or None to close the connection with no answer; yields the
+    server's base URL until the caller is done. With `received`, each request is appended to it
+    as {method, path, headers, body (bytes)}. The test modules wrap it in a fixture of their own
+    answers."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if received is not None:
+                received.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
             answered = answer(self.path)
             if answered is None:
                 self.close_connection = True
@@ -93,6 +102,8 @@ def serve_http(answer: Callable[[str], tuple[int, str, bytes] | None]) -> Iterat
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        do_POST = do_GET
 
         def log_message(self, *args: object) -> None:
             pass
