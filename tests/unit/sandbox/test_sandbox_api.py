@@ -9,12 +9,13 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-from intelgraph.api import ApiHttpServer, ApiService, classify
+from intelgraph.api import SLOW_HOST_SECONDS, ApiHttpServer, ApiService, classify
 from intelgraph.config import ApiSettings, HardeningSettings
 from intelgraph.store import DependencyError
 from intelgraph.version import features_for
@@ -348,3 +349,21 @@ def test_trace_sampling_gauge(make_api: Any) -> None:
     samples = api.metrics()
     assert samples[("intelgraph_trace_sampling_ratio", ())] == 1.0
     assert samples[("intelgraph_traces_sampled_total", ())] == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "slow_host", "slow"),
+    [("24.1.0", "this", True), ("24.1.0", "another-host", False), ("24.0.0", "this", False)],
+)
+def test_slow_host_answers_later(make_api: Any, version: str, slow_host: str, slow: bool) -> None:
+    api = make_api(version, SANDBOX_SLOW_HOST=socket.gethostname() if slow_host == "this" else slow_host)
+    started = time.perf_counter()
+    assert api.request("GET", "/api/v1/entities/e1")[0] == 404
+    read_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    assert api.request("GET", "/healthz")[0] == 200
+    health_seconds = time.perf_counter() - started
+    assert (read_seconds >= SLOW_HOST_SECONDS) is slow
+    assert health_seconds < SLOW_HOST_SECONDS
+    read = api.metrics()[("intelgraph_http_request_duration_seconds_sum", (("kind", "read"),))]
+    assert (read >= SLOW_HOST_SECONDS) is slow

@@ -197,6 +197,10 @@ class ApiMetrics:
         self.traces_sampled = r.counter("intelgraph_traces_sampled_total", "Requests selected for tracing.")
 
 
+SLOW_HOST_SECONDS = 0.3
+"""How much later the API answers on the host SANDBOX_SLOW_HOST names."""
+
+
 class ApiService:
     """State and operations behind the HTTP handlers."""
 
@@ -228,6 +232,12 @@ class ApiService:
         self._ready_at = float("-inf")
         self._ready: tuple[bool, str] = (False, "not checked")
         self._defaults_done = not features.feature_toggle_defaults
+        # Sandbox only (SANDBOX_SLOW_HOST): a v24.1 API that answers late on one host, for canary tests.
+        self.added_latency = (
+            SLOW_HOST_SECONDS
+            if hardening is not None and hardening.slow_host == socket.gethostname()
+            else 0.0
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -488,6 +498,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         if kind is not None:
             self.service.request_started()
         try:
+            if kind is not None and self.service.added_latency:
+                time.sleep(self.service.added_latency)
             response = self._route(method, url.path, parse_qs(url.query), kind)
         except HttpError as exc:
             response = Response(exc.status, exc.body, exc.headers)

@@ -75,6 +75,8 @@ class HardeningSettings:
     rps_burst: int
     residency_mode: str
     trace_sampling_ratio: float
+    slow_host: str = ""
+    """Sandbox only: the API on the host of this name answers SLOW_HOST_SECONDS later (a bad canary)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> HardeningSettings:
@@ -93,7 +95,13 @@ class HardeningSettings:
                 f"TENANT_RESIDENCY_MODE must be one of {', '.join(RESIDENCY_MODES)}, got {mode!r}"
             )
         ratio = _float(env, "TRACE_SAMPLING_RATIO", 0.0, 0.0, 1.0)
-        return cls(rps_limit=limit, rps_burst=burst, residency_mode=mode, trace_sampling_ratio=ratio)
+        return cls(
+            rps_limit=limit,
+            rps_burst=burst,
+            residency_mode=mode,
+            trace_sampling_ratio=ratio,
+            slow_host=_get(env, "SANDBOX_SLOW_HOST", "").strip(),
+        )
 
 
 @dataclass(frozen=True)
