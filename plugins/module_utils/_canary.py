@@ -115,12 +115,12 @@ class Comparison:
             return 1.0 if above == 0 else math.inf
         return above / below
 
-    def floored(self, canary: float, baseline: float) -> str:
-        """` (values under 0.05 s count as 0.05 s)` when the floor raised a value of a ratio."""
-        if self.compare != "ratio" or min(canary, baseline) >= self.floor:
-            return ""
-        floor = with_unit(self.floor, self.unit)
-        return f" (values under {floor} count as {floor})"
+    def shown(self, value: float) -> str:
+        """A measured value with its unit, and for a ratio what it counts as when the floor raised
+        it (`0.00494 s (counted as 0.05 s)`)."""
+        if self.compare == "ratio" and value < self.floor:
+            return f"{with_unit(value, self.unit)} (counted as {with_unit(self.floor, self.unit)})"
+        return with_unit(value, self.unit)
 
     def result(
         self, canary: float | None, baseline: float | None, score: float | None, status: str, reason: str
@@ -159,7 +159,7 @@ class Comparison:
             return self.result(canary, baseline, None, NODATA, reason)
         score = self.score(canary, baseline)
         status = FAIL if score > self.limit else PASS
-        canary_text, baseline_text = with_unit(canary, self.unit), with_unit(baseline, self.unit)
+        canary_text, baseline_text = self.shown(canary), self.shown(baseline)
         if self.compare == "ratio":
             measured, bound = f"{number(score)} times", number(self.limit)
         else:
@@ -174,7 +174,7 @@ class Comparison:
                 f"{self.name} on {on_canary} {canary_text}, on the previous release "
                 f"({', '.join(baseline_hosts)}) {baseline_text}: {measured}, at most {bound}"
             )
-        return self.result(canary, baseline, score, status, reason + self.floored(canary, baseline))
+        return self.result(canary, baseline, score, status, reason)
 
     def unanswered(self, error: str) -> dict[str, Any]:
         """nodata: Prometheus did not answer one of the two queries, or refused it."""

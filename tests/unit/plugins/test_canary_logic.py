@@ -157,8 +157,8 @@ def test_ratio(canary: float, baseline: float, floor: float, score: float, statu
             ratio(floor=0.05),
             0.312,
             0.04,
-            "read_p95 on the canary (api1) was 0.312 s, 6.24 times the 0.04 s of the hosts on the previous "
-            "release (api2, api3): more than the limit (1.5) (values under 0.05 s count as 0.05 s)",
+            "read_p95 on the canary (api1) was 0.312 s, 6.24 times the 0.04 s (counted as 0.05 s) of the hosts "
+            "on the previous release (api2, api3): more than the limit (1.5)",
         ),
         (
             ratio(),
@@ -191,11 +191,14 @@ def test_a_passing_ratio_says_both_values_and_the_limit() -> None:
         "at most 1.5"
     )
     floored = judge(ratio(floor=0.05), 0.0041, 0.0039)
-    assert floored["reason"].endswith(": 1 times, at most 1.5 (values under 0.05 s count as 0.05 s)")
+    assert floored["reason"] == (
+        "read_p95 on the canary (api1) 0.0041 s (counted as 0.05 s), on the previous release (api2, api3) "
+        "0.0039 s (counted as 0.05 s): 1 times, at most 1.5"
+    )
 
 
 def test_a_floor_above_no_value_is_not_mentioned() -> None:
-    assert "values under" not in judge(ratio(floor=0.001), 0.312, 0.04)["reason"]
+    assert "counted as" not in judge(ratio(floor=0.001), 0.312, 0.04)["reason"]
 
 
 # --- delta -----------------------------------------------------------------------------------
@@ -224,7 +227,7 @@ def test_a_passing_delta_says_the_difference_and_the_limit_with_their_unit() -> 
 def test_the_floor_does_not_touch_a_delta() -> None:
     comparison = Comparison("error_rate", "q", "delta", 0.01, 0.5)
     assert comparison.score(0.2, 0.05) == pytest.approx(0.15)
-    assert "values under" not in judge(comparison, 0.2, 0.05)["reason"]
+    assert "counted as" not in judge(comparison, 0.2, 0.05)["reason"]
 
 
 # --- no data -------------------------------------------------------------------------------
