@@ -587,9 +587,9 @@ th, td { border: 1px solid #d9d9d9; padding: 4px 10px; text-align: left; vertica
 th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .status { font-weight: bold; border-radius: 4px; padding: 1px 8px; color: #fff; }
-.status-pass, .status-ok { background: var(--ok); }
+.status-pass, .status-ok, .status-passed { background: var(--ok); }
 .status-fail, .status-failed { background: var(--bad); }
-.status-inconclusive, .status-missing { background: var(--warn); }
+.status-inconclusive, .status-missing, .status-no-data { background: var(--warn); }
 figure { margin: 12px 0 20px; }
 figure svg { width: 100%; height: auto; display: block; }
 figure.gate-chart { display: inline-block; width: 49%; vertical-align: top; }
@@ -829,6 +829,51 @@ def backfill_section(data: Mapping[str, Any]) -> str:
     return _section("backfill", "Backfill", body)
 
 
+def canary_comparison(metric: Mapping[str, Any], unit: str | None) -> tuple[str, str]:
+    """How the canary compares with the previous release (`7.80x`, `+0.120%`), and the limit."""
+    score, limit = number(metric.get("score")), number(metric.get("limit"))
+    if metric.get("compare") == "ratio":
+        shown = "—" if score is None else f"{score:.2f}x"
+        return shown, "none" if limit is None else f"≤ {limit:g}x"
+    shown = "—" if score is None else ("+" if score >= 0 else "") + format_value(score, unit)
+    return shown, "none" if limit is None else f"≤ +{format_value(limit, unit)}"
+
+
+def canary_section(data: Mapping[str, Any]) -> str:
+    """The canary batch against the API hosts still on the previous release, metric by metric."""
+    canary = _mapping(data.get("canary"))
+    if not canary:
+        return _section(
+            "canary",
+            "Canary analysis",
+            _missing("No canary analysis in the report data: the canary was not judged."),
+        )
+    units = _mapping(data.get("units"))
+    rows = []
+    for metric in (m for m in _list(canary.get("metrics")) if isinstance(m, Mapping)):
+        unit = gate_unit(str(metric.get("name")), units)
+        comparison, limit = canary_comparison(metric, unit)
+        status = {"pass": "pass", "fail": "fail"}.get(str(metric.get("status")), "no data")
+        rows.append(
+            [
+                esc(metric.get("name")),
+                esc(format_value(metric.get("canary"), unit)),
+                esc(format_value(metric.get("baseline"), unit)),
+                esc(comparison),
+                esc(limit),
+                _badge(status),
+            ]
+        )
+    hosts, baseline = (", ".join(map(text, _list(canary.get(k)))) for k in ("canary", "baseline"))
+    intro = (
+        f"<p>The canary batch ({esc(hosts)}) on {esc(data.get('release'))}, held {esc(canary.get('bake'))} s once back "
+        f"in service, against the hosts still on {esc(data.get('previous_release'))} ({esc(baseline)}): "
+        f"{_badge('passed' if canary.get('passed') else 'failed')}</p>"
+    )
+    headers = ["metric", "canary", "previous release", "canary against it", "limit", "verdict"]
+    return _section("canary", "Canary analysis", intro + _table(headers, rows, [1, 2, 3]))
+
+
 def migrations_section(data: Mapping[str, Any]) -> str:
     if data.get("migrations") is None:
         return _section("migrations", "Migrations applied", _missing("No migrations in the report data."))
@@ -984,6 +1029,7 @@ def render_report(data: Mapping[str, Any]) -> RenderedReport:
             "\n",
             timeline,
             "\n",
+            canary_section(data),
             backfill_section(data),
             migrations_section(data),
             replay_section(data),

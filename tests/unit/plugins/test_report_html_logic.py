@@ -47,6 +47,43 @@ def gate(name: str, threshold: float = 0.3, **extra: Any) -> dict[str, Any]:
     }
 
 
+CANARY: dict[str, Any] = {
+    "passed": True,
+    "canary": ["api1"],
+    "baseline": ["api2", "api3"],
+    "bake": 60,
+    "metrics": [
+        {
+            "name": "error_rate",
+            "compare": "delta",
+            "limit": 0.01,
+            "canary": 0.002,
+            "baseline": 0.001,
+            "score": 0.001,
+            "status": "pass",
+        },
+        {
+            "name": "read_p95",
+            "compare": "ratio",
+            "limit": 1.5,
+            "canary": 0.0041,
+            "baseline": 0.0039,
+            "score": 1.0,
+            "status": "pass",
+        },
+        {
+            "name": "write_p95",
+            "compare": "ratio",
+            "limit": 1.5,
+            "canary": None,
+            "baseline": 0.012,
+            "score": None,
+            "status": "nodata",
+        },
+    ],
+}
+
+
 def report(**changes: Any) -> dict[str, Any]:
     """A small report of a good upgrade, every key of the contract present."""
     data: dict[str, Any] = {
@@ -103,6 +140,7 @@ def report(**changes: Any) -> dict[str, Any]:
             ],
         },
         "migrations": [{"name": "0007_idempotency", "applied_at": "2026-12-05T23:31:05Z"}],
+        "canary": CANARY,
         "backfill": {
             "verified": True,
             "totals": {
@@ -406,7 +444,17 @@ def test_no_times_at_all_is_said() -> None:
 
 def test_the_page_in_order_outcome_first() -> None:
     page = render_report(report()).html
-    order = ["outcome", "release-note", "gates", "charts", "timeline", "backfill", "migrations", "replay"]
+    order = [
+        "outcome",
+        "release-note",
+        "gates",
+        "charts",
+        "timeline",
+        "canary",
+        "backfill",
+        "migrations",
+        "replay",
+    ]
     order += ["checks", "versions", "links", "signoffs"]
     positions = [page.index(f'id="{section}"') for section in order]
     assert positions == sorted(positions)
@@ -579,6 +627,7 @@ def test_missing_keys_are_said_missing() -> None:
         "No timeline in the report data.",
         "No backfill results in the report data.",
         "No migrations in the report data.",
+        "No canary analysis in the report data: the canary was not judged.",
         "No replay results in the report data.",
         "No releases per host in the report data.",
         "No sign-off recorded.",
@@ -598,3 +647,28 @@ def test_timings_without_internal_rows_or_a_running_phase() -> None:
     page = render_report(report(timeline=None, timings=timings)).html
     assert "No timeline in the report data." in page and "1m 06s" in page
     assert "what check mode" not in page and "running" not in page
+
+
+def test_the_canary_against_the_previous_release_in_units() -> None:
+    page = render_report(report()).html
+    section = page[page.index('id="canary"') : page.index('id="backfill"')]
+    assert (
+        "The canary batch (api1) on 24.1.0, held 60 s once back in service, against the hosts still on 24.0.0 (api2, api3)"
+        in section
+    )
+    assert "status-passed" in section
+    rows = re.findall(r"<tr>(.*?)</tr>", section)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert [c[:5] for c in cells] == [
+        ["error_rate", "0.200%", "0.100%", "+0.100%", "≤ +1.000%"],
+        ["read_p95", "4.1 ms", "3.9 ms", "1.00x", "≤ 1.5x"],
+        ["write_p95", "no data", "12.0 ms", "—", "≤ 1.5x"],
+    ]
+    assert [re.sub(r"<[^>]+>", "", c[5]) for c in cells] == ["pass", "pass", "no data"]
+
+
+def test_a_failed_canary_is_said_failed() -> None:
+    failed = {**CANARY, "passed": False}
+    page = render_report(report(canary=failed)).html
+    section = page[page.index('id="canary"') : page.index('id="backfill"')]
+    assert "status-failed" in section and ">failed<" in section

@@ -137,6 +137,42 @@ NEW = {
         ],
     },
     "migrations": [{"name": "0007_idempotency", "applied_at": "2026-12-05T23:31:05Z"}],
+    # As the rollout recorded it in the run ledger: the canary worse than the previous release.
+    "canary": {
+        "passed": False,
+        "canary": ["api1"],
+        "baseline": ["api2", "api3"],
+        "bake": 12,
+        "metrics": [
+            {
+                "name": "error_rate",
+                "compare": "delta",
+                "limit": 0.01,
+                "canary": 0.0,
+                "baseline": 0.0,
+                "score": 0.0,
+                "status": "pass",
+            },
+            {
+                "name": "read_p95",
+                "compare": "ratio",
+                "limit": 1.5,
+                "canary": 0.3121,
+                "baseline": 0.0049,
+                "score": 6.242,
+                "status": "fail",
+            },
+            {
+                "name": "write_p95",
+                "compare": "ratio",
+                "limit": 1.5,
+                "canary": None,
+                "baseline": 0.0049,
+                "score": None,
+                "status": "nodata",
+            },
+        ],
+    },
 }
 
 
@@ -226,6 +262,18 @@ def test_the_tables(rendered: dict[str, str]) -> None:
     assert "| ingest1 | unreachable (not 24.1.0) |" in report
     assert "- Release Captain: ana at 2026-12-05 23:45:10 UTC (REL-1)" in report
     assert "Report generated: 2026-12-05 23:40:53 UTC" in report
+
+
+def test_the_canary_against_the_previous_release(rendered: dict[str, str]) -> None:
+    report = rendered["new"]
+    assert (
+        "The canary batch (api1) on 24.1.0, held 12 s once back in service, against the hosts still on "
+        "24.0.0 (api2, api3): **FAILED**." in report
+    )
+    assert "| error_rate | 0.000% | 0.000% | +0.000% | ≤ +1.000% | pass |" in report
+    assert "| read_p95 | 312.1 ms | 4.9 ms | 6.24x | ≤ 1.5x | FAIL |" in report
+    assert "| write_p95 | no data | 4.9 ms | — | ≤ 1.5x | no data |" in report
+    assert "No canary analysis in the report data: the canary was not judged." in rendered["bare"]
 
 
 def test_a_run_that_measured_nothing_says_so(rendered: dict[str, str]) -> None:
