@@ -192,6 +192,17 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "intelgraph_runtime": runtime,
 }
 
+# Ranges the rollout role's argument spec cannot say (its types it checks itself), applied by
+# option_errors to the values the inventory or the command line give.
+OPTION_RANGES: dict[str, Callable[[Any], str | None]] = {
+    "rollout_canary_bake": number_between("the canary's bake (seconds)", 0.0),
+    "rollout_canary_max_ratio": number_between("the canary's p95 limit (times the previous release's)", 1.0),
+    "rollout_canary_max_error_delta": number_between(
+        "the canary's error rate limit (above the previous release's)", 0.0, 1.0
+    ),
+    "rollout_canary_min_p95": number_between("the p95 under which values count as equal (seconds)", 0.0),
+}
+
 
 def input_errors(values: dict[str, Any]) -> list[str]:
     """Every problem with the inputs given (only those present are checked), each as
@@ -235,6 +246,9 @@ def option_errors(options: dict[str, Any], values: dict[str, Any]) -> list[str]:
             continue
         result = ArgumentSpecValidator({name: spec}).validate({name: value})
         if not result.error_messages:
+            problem = OPTION_RANGES[name](value) if name in OPTION_RANGES else None
+            if problem:
+                errors.append(f"{shown(name, value)}: {problem}")
             continue
         if spec.get("no_log"):
             # The validator's messages quote the value: a secret's problem is said without them.

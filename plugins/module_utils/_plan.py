@@ -94,8 +94,8 @@ def estimate(
 ) -> dict[str, Any]:
     """The time the change needs inside the window, and the observation after it. plans: the
     pre-check's plan per host ({host, moves, settings}); groups: {api: [...], ingest: [...]};
-    serial: rollout_api_canary, rollout_api_batch_size, rollout_ingest_batch_size; expected:
-    intelgraph_phase_seconds; observation_seconds: validate_window."""
+    serial: rollout_api_canary, rollout_api_batch_size, rollout_ingest_batch_size and
+    rollout_canary_bake; expected: intelgraph_phase_seconds; observation_seconds: validate_window."""
     measured = measured_phases(timings or [])
     touched = {p["host"] for p in plans if str(p.get("moves")).lower() == "true" or p.get("settings")}
     phases = []
@@ -175,11 +175,14 @@ def rollout_phases(
             source = f"measured: the longest of {count} {group} host moves in the {where}"
         else:
             cost, source = batch_seconds, "no measured move; intelgraph_plan_batch_seconds"
+        # The canary is held before the next batch, when there is one to compare it with.
+        bake = float(serial.get("rollout_canary_bake", 0)) if group == "api" and len(batches) > 1 else 0.0
+        held = f", and the canary's bake of {bake:.0f}s (rollout_canary_bake)" if bake else ""
         phases.append(
             {
                 "phase": f"rollout {group}",
-                "seconds": cost * len(batches),
-                "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}",
+                "seconds": cost * len(batches) + bake,
+                "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}{held}",
             }
         )
     return phases

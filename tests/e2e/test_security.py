@@ -214,6 +214,16 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         assert page["nodata_gates"] == [], page["nodata_gates"]
         assert (page["timeline_figures"], page["phase_bars"], page["host_bars"]) == (1, 6, len(api + ingest))
         assert not page["awaiting_input"]
+        # The canary api1, held and compared with api2 and api3 before they moved, as the run ledger kept it.
+        assert (report["canary"]["canary"], report["canary"]["baseline"], report["canary"]["passed"]) == (
+            ["api1"],
+            ["api2", "api3"],
+            True,
+        ), report["canary"]
+        assert (
+            "The canary batch (api1) on 24.1.0, held 12 s once back in service, against the hosts still on "
+            "24.0.0 (api2, api3): passed"
+        ) in page["text"]
         assert [row["label"] for row in report["timeline"]["bars"][:6]] == [
             p["phase"] for p in closed["phases"]
         ]

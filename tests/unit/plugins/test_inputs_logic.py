@@ -303,6 +303,22 @@ def test_a_rollout_option_only_one_host_has_is_checked_against_the_role_s_spec()
     ]
 
 
+def test_the_canary_s_limits_are_checked_in_range_on_every_host() -> None:
+    assert rollout_errors(api1={"rollout_canary_bake": "0", "rollout_canary_max_ratio": 1.2}) == []
+    assert rollout_errors(
+        api2={"rollout_canary_bake": -5, "rollout_canary_max_ratio": 0.5},
+        api3={"rollout_canary_max_error_delta": 2, "rollout_canary_min_p95": "-0.1"},
+    ) == [
+        "rollout_canary_bake=-5: the canary's bake (seconds) must be a number 0 or more (api2)",
+        "rollout_canary_max_ratio=0.5: the canary's p95 limit (times the previous release's) must be "
+        "a number 1 or more (api2)",
+        "rollout_canary_max_error_delta=2: the canary's error rate limit (above the previous release's) must be "
+        "a number from 0 to 1 (api3)",
+        "rollout_canary_min_p95=-0.1: the p95 under which values count as equal (seconds) must be a number "
+        "0 or more (api3)",
+    ]
+
+
 def test_a_variable_the_spec_does_not_describe_or_no_host_sets_is_not_checked() -> None:
     assert rollout_errors(api1={"rollout_bogus": "x", "intelgraph_rps_limit": "abc"}) == []
 

@@ -113,3 +113,25 @@ def _moved(start: float, end: float) -> dict:
 
 def _skipped() -> dict:
     return {"rollout": {"status": "done", "started": 0, "finished": 500, "data": {"moved": False}}}
+
+
+@pytest.mark.parametrize(
+    ("plans", "bake", "api_seconds", "held"),
+    [
+        (ALL_MOVE, 60, 3 * 60 + 60, True),  # a canary, then two batches: held once
+        (ALL_MOVE, 0, 3 * 60, False),  # a bake of 0 judges nothing
+        (
+            [{"host": "api1", "moves": True, "settings": []}],
+            60,
+            60,
+            False,
+        ),  # one batch: nothing to compare with
+    ],
+)
+def test_the_canary_bake_is_counted_when_a_batch_follows_it(
+    plans: list[dict[str, object]], bake: int, api_seconds: int, held: bool
+) -> None:
+    result = estimate(plans, GROUPS, {**SERIAL, "rollout_canary_bake": bake}, EXPECTED, 15, batch_seconds=60)
+    api = next(p for p in result["phases"] if p["phase"] == "rollout api")
+    assert api["seconds"] == api_seconds
+    assert ("and the canary's bake of 60s (rollout_canary_bake)" in api["source"]) is held
