@@ -9,6 +9,7 @@ window and is shown apart."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -41,6 +42,63 @@ def batch_sizes(count: int, total: int, first: Any, rest: Any) -> list[int]:
         left -= current
         current = size(rest)
     return batches
+
+
+HOSTS = re.compile(r"^\s*([0-9]+)\s*$")
+PERCENT = re.compile(r"^\s*([0-9]+)\s*%\s*$")
+
+
+def min_in_service_count(value: Any, total: int) -> int:
+    """rollout_api_min_in_service as a number of hosts: a count, or a percentage of the `total`
+    API hosts rounded up (at least that share stays in service)."""
+    text = str(value)
+    percent = PERCENT.match(text)
+    if percent:
+        return math.ceil(total * int(percent.group(1)) / 100)
+    return int(text)
+
+
+def rollout_batch_errors(total: int, canary: Any, batch_size: Any, min_in_service: Any) -> list[str]:
+    """What is wrong with the API batches (rollout_api_canary, rollout_api_batch_size, each a
+    number of hosts or a percentage of the `total` API hosts, as Ansible's serial takes them) and
+    rollout_api_min_in_service (a number or a percentage, rounded up): a malformed value, a
+    percentage that rounds down to 0 hosts, or a batch that leaves fewer hosts in service. Each
+    names the variable, its value and the numbers; empty when all is well."""
+    errors, largest = [], 0
+    for name, value in (("rollout_api_canary", canary), ("rollout_api_batch_size", batch_size)):
+        text = str(value)
+        count, percent = HOSTS.match(text), PERCENT.match(text)
+        if count and int(count.group(1)) >= 1:
+            size = int(count.group(1))
+        elif percent and 1 <= int(percent.group(1)) <= 100:
+            size = int(total * int(percent.group(1)) / 100)
+            if size == 0 and total > 0:
+                errors.append(
+                    f"{name}={text}: {text} of the {total} API hosts rounds down to 0 hosts; give at least "
+                    f"{math.ceil(100 / total)}% or a number of hosts"
+                )
+                continue
+        else:
+            errors.append(
+                f"{name}={text}: must be a number of hosts (1 or more) or a percentage (1% to 100%)"
+            )
+            continue
+        largest = max(largest, min(size, total))
+    text = str(min_in_service)
+    if not (HOSTS.match(text) or (PERCENT.match(text) and int(PERCENT.match(text).group(1)) <= 100)):
+        errors.append(
+            f"rollout_api_min_in_service={text}: must be a number of hosts (0 or more) or a percentage (0% to 100%)"
+        )
+        return errors
+    needed = min_in_service_count(text, total)
+    if total - largest < needed:
+        hosts = f" ({needed} of the {total})" if PERCENT.match(text) else ""
+        errors.append(
+            f"rollout_api_min_in_service={text}: a batch of {largest} of the {total} API hosts leaves "
+            f"{total - largest} in service, fewer than rollout_api_min_in_service{hosts}; lower the batch sizes "
+            "(rollout_api_canary, rollout_api_batch_size) or rollout_api_min_in_service"
+        )
+    return errors
 
 
 def measured_phases(timings: list[dict[str, Any]]) -> dict[str, float]:

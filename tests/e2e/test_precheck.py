@@ -148,6 +148,19 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
                 "cannot be converted to an int (api3)",
             ],
         ),
+        # The API batches against the hosts that must stay in service, before the config phase
+        # writes anything (not when the rollout starts): a percentage of the 3 API hosts that
+        # rounds down to none, and a canary of 2 that would leave 1 of them in service.
+        (
+            {"rollout_api_canary": 2, "rollout_api_batch_size": "10%", "rollout_api_min_in_service": "50%"},
+            {},
+            [
+                "rollout_api_batch_size=10%: 10% of the 3 API hosts rounds down to 0 hosts; give at least 34% "
+                "or a number of hosts",
+                "rollout_api_min_in_service=50%: a batch of 2 of the 3 API hosts leaves 1 in service, fewer than "
+                "rollout_api_min_in_service (2 of the 3)",
+            ],
+        ),
     ],
     ids=[
         "burst-below-limit",
@@ -155,6 +168,7 @@ def check_restore_point(fleet: Fleet, rp_id: str, before: dict[str, Any]) -> dic
         "residency-misspelt",
         "one-host-only",
         "rollout-option-one-host",
+        "api-batches",
     ],
 )
 def test_a_bad_input_stops_the_upgrade_in_precheck(

@@ -7,6 +7,8 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._plan import (
     batch_sizes,
     estimate,
     measured_phases,
+    min_in_service_count,
+    rollout_batch_errors,
 )
 
 GROUPS = {"api": ["api1", "api2", "api3"], "ingest": ["ingest1", "ingest2"]}
@@ -135,3 +137,78 @@ def test_the_canary_bake_is_counted_when_a_batch_follows_it(
     api = next(p for p in result["phases"] if p["phase"] == "rollout api")
     assert api["seconds"] == api_seconds
     assert ("and the canary's bake of 60s (rollout_canary_bake)" in api["source"]) is held
+
+
+@pytest.mark.parametrize(
+    ("value", "total", "hosts"),
+    [(2, 3, 2), ("0", 3, 0), ("50%", 3, 2), ("50%", 96, 48), ("1%", 96, 1), ("0%", 96, 0), ("100%", 12, 12)],
+)
+def test_min_in_service_counts_hosts_and_rounds_a_percentage_up(
+    value: object, total: int, hosts: int
+) -> None:
+    assert min_in_service_count(value, total) == hosts
+
+
+@pytest.mark.parametrize(
+    ("total", "canary", "batch", "minimum"),
+    [(3, 1, 1, 2), (96, 1, "10%", "75%"), (96, "2%", "25%", "75%"), (2, 1, 1, 1), (96, " 5 ", "5 %", 0)],
+)
+def test_batches_that_leave_enough_hosts_in_service_pass(
+    total: int, canary: object, batch: object, minimum: object
+) -> None:
+    assert rollout_batch_errors(total, canary, batch, minimum) == []
+
+
+@pytest.mark.parametrize(
+    ("total", "canary", "batch", "minimum", "errors"),
+    [
+        (
+            3,
+            1,
+            "10%",
+            2,
+            [
+                "rollout_api_batch_size=10%: 10% of the 3 API hosts rounds down to 0 hosts; give at least 34% or a "
+                "number of hosts"
+            ],
+        ),
+        (
+            3,
+            1,
+            2,
+            2,
+            [
+                "rollout_api_min_in_service=2: a batch of 2 of the 3 API hosts leaves 1 in service, fewer than "
+                "rollout_api_min_in_service; lower the batch sizes (rollout_api_canary, rollout_api_batch_size) or "
+                "rollout_api_min_in_service"
+            ],
+        ),
+        (
+            96,
+            1,
+            "50%",
+            "60%",
+            [
+                "rollout_api_min_in_service=60%: a batch of 48 of the 96 API hosts leaves 48 in service, fewer than "
+                "rollout_api_min_in_service (58 of the 96); lower the batch sizes (rollout_api_canary, "
+                "rollout_api_batch_size) or rollout_api_min_in_service"
+            ],
+        ),
+        (
+            12,
+            0,
+            "150%",
+            "lots",
+            [
+                "rollout_api_canary=0: must be a number of hosts (1 or more) or a percentage (1% to 100%)",
+                "rollout_api_batch_size=150%: must be a number of hosts (1 or more) or a percentage (1% to 100%)",
+                "rollout_api_min_in_service=lots: must be a number of hosts (0 or more) or a percentage (0% to 100%)",
+            ],
+        ),
+    ],
+    ids=["percentage-rounds-to-0", "batch-too-large", "percentages-too-large", "malformed"],
+)
+def test_a_bad_batch_names_the_variable_its_value_and_both_numbers(
+    total: int, canary: object, batch: object, minimum: object, errors: list[str]
+) -> None:
+    assert rollout_batch_errors(total, canary, batch, minimum) == errors
