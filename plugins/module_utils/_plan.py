@@ -26,26 +26,27 @@ PHASE_PLAYS = {
 WINDOW_PHASES = ("precheck", "config", "migrate", "rollout", "backfill", "verify")
 
 
+HOSTS = re.compile(r"^\s*([0-9]+)\s*$")
+PERCENT = re.compile(r"^\s*([0-9]+)\s*%\s*$")
+
+
+def serial_hosts(value: Any, total: int) -> int:
+    """A batch size as Ansible's serial reads it, before it makes 0 into 1: a number of hosts, or
+    a percentage of the `total` hosts rounded down. ValueError for anything else."""
+    text = str(value)
+    percent = PERCENT.match(text)
+    return int(total * int(percent.group(1)) / 100) if percent else int(text)
+
+
 def batch_sizes(count: int, total: int, first: Any, rest: Any) -> list[int]:
     """The batches `count` moving hosts fall into: `first` hosts, then `rest` at a time (a number,
-    or a percentage of the group's `total` hosts, as Ansible's serial takes it)."""
-
-    def size(value: Any) -> int:
-        text = str(value).strip()
-        if text.endswith("%"):
-            return max(1, int(total * int(text[:-1]) / 100))
-        return max(1, int(text))
-
-    batches, left, current = [], count, size(first)
+    or a percentage of the group's `total` hosts, as Ansible's serial takes it: at least 1)."""
+    batches, left, current = [], count, max(1, serial_hosts(first, total))
     while left > 0:
         batches.append(min(current, left))
         left -= current
-        current = size(rest)
+        current = max(1, serial_hosts(rest, total))
     return batches
-
-
-HOSTS = re.compile(r"^\s*([0-9]+)\s*$")
-PERCENT = re.compile(r"^\s*([0-9]+)\s*%\s*$")
 
 
 def min_in_service_count(value: Any, total: int) -> int:
@@ -68,10 +69,8 @@ def rollout_batch_errors(total: int, canary: Any, batch_size: Any, min_in_servic
     for name, value in (("rollout_api_canary", canary), ("rollout_api_batch_size", batch_size)):
         text = str(value)
         count, percent = HOSTS.match(text), PERCENT.match(text)
-        if count and int(count.group(1)) >= 1:
-            size = int(count.group(1))
-        elif percent and 1 <= int(percent.group(1)) <= 100:
-            size = int(total * int(percent.group(1)) / 100)
+        if (count and int(count.group(1)) >= 1) or (percent and 1 <= int(percent.group(1)) <= 100):
+            size = serial_hosts(text, total)
             if size == 0 and total > 0:
                 errors.append(
                     f"{name}={text}: {text} of the {total} API hosts rounds down to 0 hosts; give at least "
