@@ -53,6 +53,9 @@ SSH_OPTIONS = [
 INSPECT_HOST = Path(__file__).parent / "inspect_host.py"  # run on a host by Fleet.inspect
 PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
+# The modules each run builds, kept for the runs after it (callback_plugins/module_cache.py).
+MODULE_CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
+MODULE_CACHE = ROOT / ".sandbox/module-cache"
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
 # What a deployed and seeded fleet is made of: its images (Fleet.fresh) are saved under a hash
 # of these files and made again when one of them changes.
@@ -396,6 +399,12 @@ class Fleet:
                 ANSIBLE_NOCOLOR="1",
             )
             return env
+        if controller == HERE:
+            # The modules built by one run kept for the next (callback_plugins/module_cache.py);
+            # not for another controller, which shares nothing of this one's disk.
+            env.update(
+                ANSIBLE_CALLBACK_PLUGINS=str(MODULE_CACHE_PLUGINS), INTELGRAPH_MODULE_CACHE=str(MODULE_CACHE)
+            )
         env.update(
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             ANSIBLE_CONFIG=str(controller.root / "ansible.cfg"),

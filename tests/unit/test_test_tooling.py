@@ -1,5 +1,6 @@
 """The test suite's own tooling: the key that the fleet images are saved under, the lanes
-that run the end-to-end files, and the timings `make test` prints at its end."""
+that run the end-to-end files, the timings `make test` prints at its end, and the modules kept
+from one run for the next."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(TESTS))
 
 import lanes  # noqa: E402
 import timings  # noqa: E402
+from callback_plugins import module_cache  # noqa: E402
 
 from sandbox import FLEET_INPUTS, ROOT, inputs_key  # noqa: E402
 
@@ -317,3 +319,92 @@ def test_an_interrupt_stops_every_lane_and_no_file_is_taken_after_it(tmp_path: P
     assert "interrupted; not run: " in out
     time.sleep(4)  # a file taken after the interrupt would have written its line by now
     assert len(log.read_text().splitlines()) == 2
+
+
+MODULE_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.ping:
+    - ansible.builtin.stat:
+        path: /
+"""
+
+
+def run_with_module_cache(tmp_path: Path, kept: Path) -> str:
+    """A real ansible-playbook run with the callback loaded as the tests load it; its debug output."""
+    playbook = tmp_path / "playbook.yml"
+    playbook.write_text(MODULE_PLAYBOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "e2e" / "callback_plugins"),
+        INTELGRAPH_MODULE_CACHE=str(kept),
+        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"),
+        ANSIBLE_DEBUG="1",
+    )
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+    ]
+    run = subprocess.run(
+        [*cmd, "-e", f"ansible_python_interpreter={sys.executable}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run.stdout + run.stderr
+
+
+def test_the_modules_one_run_built_are_not_built_again_by_the_next(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    (kept / "0123456789abcdef").mkdir(parents=True)  # another key's: removed at the end of a run
+    first = run_with_module_cache(tmp_path, kept)
+    keys = [p.name for p in kept.iterdir()]
+    second = run_with_module_cache(tmp_path, kept)
+
+    assert first.count("ANSIBALLZ: Creating module") == 2
+    assert len(keys) == 1 and keys[0] != "0123456789abcdef"
+    names = sorted(p.name for p in (kept / keys[0]).iterdir())
+    assert names == ["ansible.modules.ping-ZIP_DEFLATED-none", "ansible.modules.stat-ZIP_DEFLATED-none"]
+    assert "ANSIBALLZ: Creating module" not in second
+    assert second.count("ANSIBALLZ: using cached module") == 2
+
+
+def test_the_modules_are_kept_under_a_key_of_the_collections_modules(tmp_path: Path) -> None:
+    modules = tmp_path / "ansible_collections/acme/tools/plugins/modules"
+    utils = tmp_path / "ansible_collections/acme/tools/plugins/module_utils"
+    modules.mkdir(parents=True)
+    utils.mkdir(parents=True)
+    (modules / "thing.py").write_text("print(1)\n")
+    (utils / "_shared.py").write_text("X = 1\n")
+    key = module_cache.cache_key([str(tmp_path)])
+    (tmp_path / "ansible_collections/acme/tools/README.md").write_text("not a source of a module\n")
+    assert module_cache.cache_key([str(tmp_path)]) == key
+    (utils / "_shared.py").write_text("X = 2\n")
+    changed_util = module_cache.cache_key([str(tmp_path)])
+    (modules / "other.py").write_text("print(2)\n")
+    added_module = module_cache.cache_key([str(tmp_path)])
+    assert len({key, changed_util, added_module}) == 3
+
+    live, kept = tmp_path / "live", tmp_path / "kept" / key
+    live.mkdir()
+    (live / "a.thing-ZIP_DEFLATED-none").write_bytes(b"zip a")
+    (live / "a.thing-ZIP_DEFLATED-none.lock").write_bytes(b"")
+    (live / "b.thing-ZIP_DEFLATED-none-part").write_bytes(b"half")
+    assert module_cache.keep(live, kept) == 1
+    assert module_cache.keep(live, kept) == 0
+    assert [p.name for p in kept.iterdir()] == ["a.thing-ZIP_DEFLATED-none"]
+    fresh = tmp_path / "fresh"
+    assert module_cache.restore(kept, fresh) == 1
+    assert (fresh / "a.thing-ZIP_DEFLATED-none").read_bytes() == b"zip a"
+    assert module_cache.restore(tmp_path / "kept" / "none", fresh) == 0
+    (tmp_path / "kept" / "old").mkdir()
+    assert module_cache.prune(tmp_path / "kept", key) == ["old"]
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
