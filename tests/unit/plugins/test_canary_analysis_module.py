@@ -206,8 +206,11 @@ def test_the_load_is_sent_during_the_bake_and_counted(prometheus: str, balancer:
     result = run_module("canary_analysis", analysis(prometheus, [metric("read_p95")], bake=1, load=load))
     assert result.get("failed") is not True, result.get("msg")
     received = balancer.received
-    # 20 a second for a second, in turn; the module's counts are what the balancer served.
-    assert 15 <= len(received) <= 20
+    # At most 20 a second for a second, in turn; the module's counts are what the balancer served.
+    # A request not started by the end of the bake is not sent: on a busy machine (the suite's lanes
+    # beside it) fewer go out, so only the three kinds in turn are required here; the pace itself
+    # is test_canary_logic's (test_the_load_goes_in_turn_at_its_rate_...).
+    assert 3 <= len(received) <= 20
     assert [(r["method"], r["path"]) for r in received[:3]] == [
         ("GET", "/api/search?q=status"),
         ("POST", "/api/lookup"),
