@@ -16,6 +16,9 @@ steady traffic is started, and playbooks/upgrade.yml runs to 24.1.0. Measured pe
   migrations, backfill, smoke, replay);
 - wall / floor, and the controller's seconds per task and host: (wall - floor) divided by
   the task results of hosts that ran (skipped ones left out);
+- the controller's overhead per API host: each batch of the API rollout, from its first task to
+  the next batch's (the canary's bake and comparison left out), less its own drains and
+  restarts until ready, divided by its hosts; the median over the batches, and the largest;
 - the same upgrade with stock Ansible settings (no pipelining, no ControlPersist, forks 5),
   and its wall time against ours;
 - wall time with 3, 6 and 12 API hosts (a generated inventory: the sandbox's, with api4...
@@ -33,6 +36,7 @@ import datetime
 import itertools
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -80,6 +84,11 @@ WAITS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     ),
 }
 RAN = ("ok", "changed", "failed", "unreachable")
+# The API rollout's batches, each begun by the phase's include (playbooks/upgrade.yml); the canary
+# judged after the first, from its own include on.
+BATCH = "Move the host to "
+CANARY = "Judge the canary against "
+OWN_WAITS = ("drain", "restart to ready")
 
 
 @dataclass
@@ -97,6 +106,7 @@ class Run:
     phases: list[dict[str, Any]] = field(default_factory=list)
     log: str = ""
     deploy_seconds: float = 0.0
+    host_overheads: list[float] = field(default_factory=list)
     requests_sent: int = 0
     requests_failed: int = 0
     load: tuple[float, float] = (
@@ -107,6 +117,11 @@ class Run:
     @property
     def ratio(self) -> float | None:
         return round(self.wall / self.floor, 2) if self.ok and self.floor else None
+
+    @property
+    def host_overhead(self) -> float | None:
+        """The median of the API rollout's overhead per host, over its batches."""
+        return round(statistics.median(self.host_overheads), 2) if self.ok and self.host_overheads else None
 
     @property
     def controller_per_task_host(self) -> float | None:
@@ -128,6 +143,8 @@ class Run:
             "skipped_results": self.skipped,
             "hosts": self.hosts,
             "controller_seconds_per_task_host": self.controller_per_task_host,
+            "api_host_overhead_seconds": self.host_overheads,
+            "api_host_overhead_median": self.host_overhead,
             "phases": self.phases,
             "requests_sent": self.requests_sent,
             "requests_failed": self.requests_failed,
@@ -180,6 +197,47 @@ def floor_of(tasks: list[dict[str, Any]]) -> tuple[dict[str, float], int, int, i
     return by_kind, ran, skipped, len(hosts)
 
 
+def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
+    """The controller's seconds per API host of each batch of the API rollout: the batch's time
+    (its first task's start to the next batch's, or to the first task after the play), less the
+    canary's judging when it ran in the batch, less the batch's own drain and restart-to-ready
+    waits (each from its task's start to its last host's result), divided by the batch's hosts."""
+    own = tuple(prefix for kind in OWN_WAITS for prefix in WAITS[kind][1])
+    overheads: list[float] = []
+    batch: dict[str, Any] | None = None
+
+    def close(at: float) -> None:
+        if batch is not None:
+            span = (batch["canary"] or at) - batch["start"]
+            overheads.append(round((span - batch["waits"]) / batch["hosts"], 3))
+
+    for task in tasks:
+        name = task["name"].split(" : ", 1)[-1]
+        if not task["play"].startswith(ROLLOUT + " the API"):
+            if batch is not None:
+                close(task["start"])
+                batch = None
+            continue
+        done = [r["end"] for r in task["hosts"].values() if r["status"] in RAN]
+        if name.startswith(BATCH):
+            close(task["start"])
+            batch = {
+                "start": task["start"],
+                "hosts": max(len(task["hosts"]), 1),
+                "waits": 0.0,
+                "canary": None,
+            }
+        elif batch is None:
+            continue
+        elif name.startswith(CANARY) and done and batch["canary"] is None:
+            batch["canary"] = task["start"]
+        elif name.startswith(own) and done and batch["canary"] is None:
+            batch["waits"] += max(done) - task["start"]
+    if batch is not None and tasks:
+        close(max([r["end"] for r in tasks[-1]["hosts"].values()] or [tasks[-1]["start"]]))
+    return overheads
+
+
 def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     run = Run(label, api_hosts, "stock" if stock else "project")
     fleet = Fleet(inventory=inventory_for(api_hosts))
@@ -212,11 +270,16 @@ def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     tasks = json.loads((data / "tasks.json").read_text())["tasks"] if (data / "tasks.json").exists() else []
     run.floor_by_kind, run.task_hosts, run.skipped, run.hosts = floor_of(tasks)
     run.floor = sum(run.floor_by_kind.values())
+    run.host_overheads = api_host_overhead(tasks)
     if (data / "phases.json").exists():
         phases = json.loads((data / "phases.json").read_text())["phases"]
         run.phases = [{"phase": p["name"], "seconds": p["seconds"]} for p in phases]
     state = "ok" if run.ok else f"FAILED (see {run.log})"
-    print(f"   {state}: wall {run.wall:.1f} s, floor {run.floor:.1f} s", flush=True)
+    print(
+        f"   {state}: wall {run.wall:.1f} s, floor {run.floor:.1f} s, "
+        f"API host overhead {seconds(run.host_overhead)} (median)",
+        flush=True,
+    )
     return run
 
 
@@ -233,16 +296,20 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         f"Machine: {machine}. Each run: a fresh 24.0.0 fleet, steady traffic (20 requests/s, 5 ingest",
         "events/s), playbooks/upgrade.yml to 24.1.0. Floor: the waits nothing can avoid (drains, restarts",
         "until ready, back in service, ingest quiesce and queue drain, the SLO gates' window, the",
-        "release's own commands), from each wait task's start to its last host's result.",
+        "release's own commands), from each wait task's start to its last host's result. API host",
+        "overhead: each batch of the API rollout (the canary's judging left out) less its own drains",
+        "and restarts until ready, per host.",
         "",
-        "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host | load start/end |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host "
+        "| API host overhead, median (max) | load start/end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         out.append(
             f"| {r.label} | {r.api_hosts} | {r.settings} | {'ok' if r.ok else 'FAILED'} | {seconds(r.wall)} "
             f"| {seconds(r.floor)} | {r.ratio if r.ratio is not None else '-'} | {r.task_hosts} "
             f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} "
+            f"| {seconds(r.host_overhead)}{f' ({max(r.host_overheads):.1f} s)' if r.host_overhead is not None else ''} "
             f"| {r.load[0]} / {r.load[1]} |"
         )
     out += ["", "Floor by kind of wait (seconds):", ""]

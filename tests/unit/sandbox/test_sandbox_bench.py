@@ -1,0 +1,112 @@
+"""What `make bench` reads from a run's task timings (sandbox/bench/bench.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "sandbox" / "bench"))
+
+import bench  # noqa: E402
+
+API = "Upgrade | roll out the API"
+
+
+def task(name: str, start: float, hosts: dict[str, tuple[float, str]], play: str = API) -> dict:
+    return {
+        "play": play,
+        "name": name,
+        "action": "x",
+        "start": start,
+        "hosts": {host: {"end": end, "status": status} for host, (end, status) in hosts.items()},
+    }
+
+
+def batch(host: str, at: float, canary: bool) -> list[dict]:
+    """One API host's batch: its own drain 0.5 s, restart 1 s and ready 0.2 s, 2.3 s of the
+    rest until the canary's include (judged after the first batch only, 16 s)."""
+    tasks = [
+        task("Move the host to 24.1.0", at, {host: (at + 0.05, "ok")}),
+        task("intelgraph.ops.rollout : Read the release the API runs", at + 0.1, {host: (at + 0.3, "ok")}),
+        task(
+            "intelgraph.ops.rollout : Take the host out of every load balancer, in maintenance once its "
+            "sessions reach 0, one check a second, seconds at most 120",
+            at + 1.0,
+            {host: (at + 1.5, "changed")},
+        ),
+        task(
+            "intelgraph.ops.intelgraph_service : Switch the service and start it, restarting it when its release changed",
+            at + 2.0,
+            {host: (at + 3.0, "changed")},
+        ),
+        task(
+            "intelgraph.ops.intelgraph_service : Wait until the service answers ready on 24.1.0",
+            at + 3.0,
+            {host: (at + 3.2, "ok")},
+        ),
+        task(
+            "intelgraph.ops.run_ledger : Record a phase in the run ledger, rollout done",
+            at + 3.5,
+            {host: (at + 3.7, "changed")},
+        ),
+        task(
+            "Judge the canary against the hosts on 24.0.0",
+            at + 4.0,
+            {host: (at + 4.02, "ok" if canary else "skipped")},
+        ),
+    ]
+    if canary:
+        tasks.append(
+            task(
+                "intelgraph.ops.rollout : Wait for the end of the canary's bake",
+                at + 4.1,
+                {host: (at + 20.0, "ok")},
+            )
+        )
+    return tasks
+
+
+def test_each_api_batch_s_time_less_its_own_waits_and_the_canary_s_judging() -> None:
+    tasks = [
+        task(
+            "intelgraph.ops.rollout : Check Redis",
+            0.0,
+            {"cache1": (0.5, "ok")},
+            play="Upgrade | Redis before the rollout",
+        ),
+        *batch("api1", 1.0, canary=True),
+        *batch("api2", 21.0, canary=False),
+        *batch("api3", 26.0, canary=False),
+        task(
+            "Move the worker to 24.1.0",
+            31.5,
+            {"ingest1": (31.6, "ok")},
+            play="Upgrade | roll out the ingest workers",
+        ),
+    ]
+    # api1: 4.0 s to the canary's include, less 1.7 s of its own waits; api2: 5.0 s to the next
+    # batch; api3: 5.5 s to the ingest play; each less 1.7 s.
+    assert bench.api_host_overhead(tasks) == [2.3, 3.3, 3.8]
+
+
+def test_a_batch_of_two_hosts_shares_its_time_and_a_run_without_the_api_rollout_has_none() -> None:
+    two = [
+        task("Move the host to 24.1.0", 0.0, {"api1": (0.1, "ok"), "api2": (0.1, "ok")}),
+        task(
+            "intelgraph.ops.rollout : Take the host out of every load balancer, in maintenance once its sessions reach 0",
+            1.0,
+            {"api1": (1.5, "changed"), "api2": (2.0, "changed")},
+        ),
+        task(
+            "Judge the canary against the hosts on 24.0.0",
+            3.0,
+            {"api1": (3.1, "skipped"), "api2": (3.1, "skipped")},
+        ),
+    ]
+    # 3.1 s (to the last result) less the drain's 1.0 s (its last host's), over two hosts.
+    assert bench.api_host_overhead(two) == [1.05]
+    assert (
+        bench.api_host_overhead([task("Check Redis", 0.0, {"cache1": (0.5, "ok")}, play="Upgrade | Redis")])
+        == []
+    )
