@@ -16,6 +16,8 @@ steady traffic is started, and playbooks/upgrade.yml runs to 24.1.0. Measured pe
   migrations, backfill, smoke, replay);
 - wall / floor, and the controller's seconds per task and host: (wall - floor) divided by
   the task results of hosts that ran (skipped ones left out);
+- in-window time, from the window's opening play to the end of its closing one, next to the
+  estimate `playbooks/plan.yml` gives before the upgrade (and their ratio);
 - the controller's overhead per API host: each batch of the API rollout, from its first task to
   the next batch's (the canary's bake and comparison left out), less its own drains and
   restarts until ready, divided by its hosts; the median over the batches, and the largest;
@@ -36,6 +38,7 @@ import datetime
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -107,6 +110,8 @@ class Run:
     log: str = ""
     deploy_seconds: float = 0.0
     host_overheads: list[float] = field(default_factory=list)
+    in_window: float | None = None
+    estimate: float | None = None
     requests_sent: int = 0
     requests_failed: int = 0
     load: tuple[float, float] = (
@@ -145,6 +150,8 @@ class Run:
             "controller_seconds_per_task_host": self.controller_per_task_host,
             "api_host_overhead_seconds": self.host_overheads,
             "api_host_overhead_median": self.host_overhead,
+            "in_window_seconds": self.in_window,
+            "plan_estimate_seconds": self.estimate,
             "phases": self.phases,
             "requests_sent": self.requests_sent,
             "requests_failed": self.requests_failed,
@@ -238,6 +245,26 @@ def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
     return overheads
 
 
+ESTIMATE = re.compile(r"Estimated (\d+)m (\d\d)s inside the maintenance window")
+WINDOW_OPENS, WINDOW_CLOSES = (
+    "Upgrade | open the maintenance window",
+    "Upgrade | close the maintenance window",
+)
+
+
+def plan_estimate(output: str) -> float | None:
+    """The seconds playbooks/plan.yml estimates the change needs inside the window."""
+    found = ESTIMATE.search(output)
+    return int(found.group(1)) * 60 + int(found.group(2)) if found else None
+
+
+def in_window(phases: list[dict[str, Any]]) -> float | None:
+    """Seconds from the start of the play that opens the window to the end of the one that closes it."""
+    opened = next((p["start"] for p in phases if p["name"] == WINDOW_OPENS), None)
+    closed = next((p.get("end") for p in phases if p["name"] == WINDOW_CLOSES), None)
+    return round(closed - opened, 1) if opened is not None and closed is not None else None
+
+
 def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     run = Run(label, api_hosts, "stock" if stock else "project")
     fleet = Fleet(inventory=inventory_for(api_hosts))
@@ -247,6 +274,8 @@ def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     fleet.up()
     fleet.deploy()
     run.deploy_seconds = time.monotonic() - began
+    plan = fleet.playbook("playbooks/plan.yml", timeout=1800)
+    run.estimate = plan_estimate(plan.output)
 
     data = ROOT / "reports" / "bench" / "runs" / f"{stamp}-{label}"
     data.mkdir(parents=True, exist_ok=True)
@@ -274,10 +303,12 @@ def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     if (data / "phases.json").exists():
         phases = json.loads((data / "phases.json").read_text())["phases"]
         run.phases = [{"phase": p["name"], "seconds": p["seconds"]} for p in phases]
+        run.in_window = in_window(phases)
     state = "ok" if run.ok else f"FAILED (see {run.log})"
     print(
         f"   {state}: wall {run.wall:.1f} s, floor {run.floor:.1f} s, "
-        f"API host overhead {seconds(run.host_overhead)} (median)",
+        f"API host overhead {seconds(run.host_overhead)} (median), in the window {seconds(run.in_window)} "
+        f"(plan.yml estimated {seconds(run.estimate)}), failed requests {run.requests_failed}",
         flush=True,
     )
     return run
@@ -301,8 +332,8 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         "and restarts until ready, per host.",
         "",
         "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host "
-        "| API host overhead, median (max) | load start/end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| API host overhead, median (max) | in window | plan.yml estimate | failed requests | load start/end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         out.append(
@@ -310,6 +341,7 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
             f"| {seconds(r.floor)} | {r.ratio if r.ratio is not None else '-'} | {r.task_hosts} "
             f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} "
             f"| {seconds(r.host_overhead)}{f' ({max(r.host_overheads):.1f} s)' if r.host_overhead is not None else ''} "
+            f"| {seconds(r.in_window)} | {seconds(r.estimate)}{estimate_ratio(r)} | {r.requests_failed} "
             f"| {r.load[0]} / {r.load[1]} |"
         )
     out += ["", "Floor by kind of wait (seconds):", ""]
@@ -345,6 +377,11 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         out.append(f"Run {r.label} failed: see {r.log}.")
     out.append("")
     return "\n".join(out)
+
+
+def estimate_ratio(run: Run) -> str:
+    """The estimate against the measured in-window time, e.g. ' (1.08x)'."""
+    return f" ({run.estimate / run.in_window:.2f}x)" if run.estimate and run.in_window else ""
 
 
 def machine() -> str:

@@ -110,3 +110,20 @@ def test_a_batch_of_two_hosts_shares_its_time_and_a_run_without_the_api_rollout_
         bench.api_host_overhead([task("Check Redis", 0.0, {"cache1": (0.5, "ok")}, play="Upgrade | Redis")])
         == []
     )
+
+
+def test_the_window_s_time_and_plan_yml_s_estimate_are_read() -> None:
+    phases = [
+        {"name": "Pre-check | the fleet is ready", "start": 0.0, "end": 4.0},
+        {"name": "Upgrade | open the maintenance window", "start": 4.5, "end": 5.0},
+        {"name": "Upgrade | roll out the API", "start": 5.0, "end": 40.0},
+        {"name": "Upgrade | close the maintenance window", "start": 50.0, "end": 51.25},
+        {"name": "Validate | the post-upgrade observation", "start": 51.3, "end": 70.0},
+    ]
+    assert bench.in_window(phases) == 46.8
+    assert bench.in_window(phases[:3]) is None  # a run that stopped before the window closed
+    output = (
+        "ok: [localhost] =>\n  msg:\n  - 'Estimated 3m 52s inside the maintenance window: the change fits in'"
+    )
+    assert bench.plan_estimate(output) == 232
+    assert bench.plan_estimate("Nothing to change: no window is opened") is None
