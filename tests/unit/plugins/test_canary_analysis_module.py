@@ -206,22 +206,20 @@ def test_the_load_is_sent_during_the_bake_and_counted(prometheus: str, balancer:
     result = run_module("canary_analysis", analysis(prometheus, [metric("read_p95")], bake=1, load=load))
     assert result.get("failed") is not True, result.get("msg")
     received = balancer.received
-    # At most 20 a second for a second, in turn; the module's counts are what the balancer served.
-    # A request not started by the end of the bake is not sent: on a busy machine (the suite's lanes
-    # beside it) fewer go out, so only the three kinds in turn are required here; the pace itself
-    # is test_canary_logic's (test_the_load_goes_in_turn_at_its_rate_...).
+    # At most 20 a second for a second, each of the three in turn; the module's counts are what the
+    # balancer served. They go out from a pool of threads, so they may arrive in another order, and a
+    # request not started by the end of the bake is not sent: on a busy machine (the suite's lanes
+    # beside it) fewer go out. The pace and the order of sending are test_canary_logic's
+    # (test_the_load_goes_in_turn_at_its_rate_...); here, each request as the options describe it.
     assert 3 <= len(received) <= 20
-    assert [(r["method"], r["path"]) for r in received[:3]] == [
-        ("GET", "/api/search?q=status"),
-        ("POST", "/api/lookup"),
-        ("GET", "/api/broken"),
-    ]
-    search, lookup = received[0], received[1]
+    kinds = {(r["method"], r["path"]) for r in received}
+    assert kinds == {("GET", "/api/search?q=status"), ("POST", "/api/lookup"), ("GET", "/api/broken")}
+    search = next(r for r in received if r["path"] == "/api/search?q=status")
+    lookup = next(r for r in received if r["path"] == "/api/lookup")
     assert search["headers"]["X-Load"] == "canary" and search["body"] == b""
     assert lookup["headers"]["Content-Type"] == "application/json"
     assert json.loads(lookup["body"]) == {"ids": ["e-1"]}
     broken = sum(1 for r in received if r["path"] == "/api/broken")
-    assert broken == len(received) // 3
     assert result["load"] == {
         "sent": len(received),
         "answered": len(received),
