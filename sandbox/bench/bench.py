@@ -40,6 +40,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class Run:
     hosts: int = 0
     phases: list[dict[str, Any]] = field(default_factory=list)
     log: str = ""
+    failure: str = ""  # why a run that failed did, when the bench could tell
     deploy_seconds: float = 0.0
     host_overheads: list[float] = field(default_factory=list)
     in_window: float | None = None
@@ -158,6 +160,7 @@ class Run:
             "deploy_seconds": round(self.deploy_seconds, 1),
             "load_1min_start_end": list(self.load),
             "log": self.log,
+            "failure": self.failure,
         }
 
 
@@ -265,14 +268,48 @@ def in_window(phases: list[dict[str, Any]]) -> float | None:
     return round(closed - opened, 1) if opened is not None and closed is not None else None
 
 
+def resources() -> str:
+    """The machine's memory, load and running containers, as figures for a run that failed."""
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    available = int(meminfo["MemAvailable"].split()[0]) / 1024 / 1024
+    total = int(meminfo["MemTotal"].split()[0]) / 1024 / 1024
+    containers = subprocess.run(
+        ["podman", "ps", "-q"], capture_output=True, text=True, timeout=60
+    ).stdout.split()
+    load = os.getloadavg()
+    return (
+        f"memory available {available:.1f} of {total:.1f} GiB, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+        f"on {os.cpu_count()} CPUs, {len(containers)} containers running"
+    )
+
+
+def fleet_log(failed: AssertionError) -> str:
+    """The log a Fleet assertion names ("..., see <path>"), else none."""
+    found = re.search(r"see (\S+)", str(failed))
+    return found.group(1) if found else ""
+
+
+def first_failure(log: str) -> str:
+    """The first failed host of a playbook log and its message, e.g. "api94: Status code was 503"."""
+    text = Path(log).read_text() if log and Path(log).is_file() else ""
+    found = re.search(r"^fatal: \[([^\]]+)\]: FAILED! =>.*?^\s+msg: (.+?)$", text, re.MULTILINE | re.DOTALL)
+    return f"{found.group(1)}: {found.group(2).strip()}" if found else ""
+
+
 def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
     run = Run(label, api_hosts, "stock" if stock else "project")
     fleet = Fleet(inventory=inventory_for(api_hosts))
     print(f"== {label}: a fresh 24.0.0 fleet with {api_hosts} API hosts", flush=True)
     began = time.monotonic()
     fleet.down()
-    fleet.up()
-    fleet.deploy()
+    try:
+        fleet.up()
+        fleet.deploy()
+    except AssertionError as failed:  # fleet_up, site.yml or the seed: the fleet did not come up
+        run.log = fleet_log(failed)
+        run.failure = f"the fleet did not come up ({first_failure(run.log) or failed}); {resources()}"
+        print(f"   FAILED: {run.failure}", flush=True)
+        return run
     run.deploy_seconds = time.monotonic() - began
     plan = fleet.playbook("playbooks/plan.yml", timeout=1800)
     run.estimate = plan_estimate(plan.output)
@@ -293,6 +330,8 @@ def bench_one(label: str, api_hosts: int, stock: bool, stamp: str) -> Run:
         run.wall = time.monotonic() - began
         run.load = (round(load, 1), round(os.getloadavg()[0], 1))
     run.ok = upgrade.ok
+    if not upgrade.ok:
+        run.failure = f"the upgrade failed ({first_failure(str(upgrade.log))}); {resources()}"
     run.log = str(upgrade.log.relative_to(ROOT))
     run.requests_sent = stats.get("requests_sent", 0)
     run.requests_failed = stats.get("requests_failed", 0)
@@ -374,7 +413,10 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         )
     failed = [r for r in runs if not r.ok]
     for r in failed:
-        out.append(f"Run {r.label} failed: see {r.log}.")
+        out.append(f"Run {r.label} failed: {r.failure or 'the upgrade failed'}; see {r.log}.")
+    held = [r.api_hosts for r in runs if r.ok and r.settings == "project"]
+    if failed:
+        out.append(f"Largest fleet upgraded: {max(held)} API hosts." if held else "No fleet was upgraded.")
     out.append("")
     return "\n".join(out)
 

@@ -127,3 +127,28 @@ def test_the_window_s_time_and_plan_yml_s_estimate_are_read() -> None:
     )
     assert bench.plan_estimate(output) == 232
     assert bench.plan_estimate("Nothing to change: no window is opened") is None
+
+
+def test_a_run_that_failed_says_where_and_the_largest_fleet_upgraded_is_named(tmp_path: Path) -> None:
+    log = tmp_path / "site.log"
+    log.write_text(
+        "TASK [intelgraph.ops.intelgraph_service : Wait until the service answers ready on 24.0.0] ***\n"
+        "ok: [api1]\n"
+        "fatal: [api94]: FAILED! => \n"
+        "    attempts: 60\n"
+        "    msg: 'Status code was 503 and not [200]: HTTP Error 503: Service Unavailable'\n"
+        "fatal: [api95]: FAILED! => \n"
+        "    msg: 'another'\n"
+    )
+    assert (
+        bench.first_failure(str(log))
+        == "api94: 'Status code was 503 and not [200]: HTTP Error 503: Service Unavailable'"
+    )
+    assert bench.first_failure(str(tmp_path / "none.log")) == ""
+
+    held = bench.Run("api48", 48, "project", ok=True, wall=300.0, floor=90.0)
+    lost = bench.Run("api96", 96, "project", failure="the fleet did not come up (api94: ...)", log="x.log")
+    text = bench.markdown([held, lost], "2026-12-06 09:00 UTC", "2 CPUs")
+    assert "Run api96 failed: the fleet did not come up (api94: ...); see x.log." in text
+    assert "Largest fleet upgraded: 48 API hosts." in text
+    assert "Largest fleet" not in bench.markdown([held], "2026-12-06 09:00 UTC", "2 CPUs")
