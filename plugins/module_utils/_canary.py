@@ -13,6 +13,7 @@ import decimal
 import http.client
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -217,7 +218,7 @@ class LoadRequest:
 
 @dataclass
 class LoadTarget:
-    """Where the load goes (the load balancer's base URL) and what is sent, in turn."""
+    """Where the load goes (the load balancer's base URL) and what is sent, each request once a round."""
 
     scheme: str
     host: str
@@ -304,9 +305,13 @@ def send_load(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LoadCounts:
-    """Send the target's requests in turn, its rate a second, for `seconds`, and count the
-    answers. A request not started by the end (every thread busy with slow answers) is not
-    sent. Returns once the requests in flight are answered or timed out."""
+    """Send the target's requests, its rate a second, for `seconds`, and count the answers. Each
+    round sends every request once, in an order drawn anew for the round: in a fixed order, a
+    load balancer that takes its servers in turn (HAProxy's roundrobin) would give a server
+    always the same request whenever the number of servers in service and the number of requests
+    have a common factor (two requests, an even number of API hosts), and the canary no write to
+    judge. A request not started by the end (every thread busy with slow answers) is not sent.
+    Returns once the requests in flight are answered or timed out."""
     rate = target.rate
     send = send or target.send
     counts = LoadCounts()
@@ -321,9 +326,12 @@ def send_load(
                 counts.record(status)
 
     threads = max(2, min(LOAD_THREADS, math.ceil(rate * target.timeout)))
+    order: list[LoadRequest] = []
     with ThreadPoolExecutor(threads, thread_name_prefix="canary-load") as pool:
         for index in range(math.ceil(seconds * rate)):
+            if not order:
+                order = random.sample(target.requests, len(target.requests))
             sleep(max(0.0, started + index / rate - clock()))
-            pool.submit(one, target.requests[index % len(target.requests)])
+            pool.submit(one, order.pop())
         sleep(max(0.0, deadline - clock()))
     return counts

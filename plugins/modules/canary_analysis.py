@@ -90,8 +90,10 @@ options:
         default: ""
   load:
     description:
-      - Requests sent through the load balancer during the bake, in turn, O(load.rate) a second, each on a new
+      - Requests sent through the load balancer during the bake, O(load.rate) a second, each on a new
         connection, from up to 16 threads so that a slow answer does not hold up the next request.
+      - Each round sends every request of O(load.requests) once, in an order drawn anew for the round, so that a
+        load balancer taking its servers in turn gives each server every kind of request.
       - Not sent in check mode.
     type: dict
     suboptions:
@@ -108,7 +110,7 @@ options:
         type: float
         default: 2
       requests:
-        description: The requests, sent in turn.
+        description: The requests, each sent once a round.
         type: list
         elements: dict
         required: true

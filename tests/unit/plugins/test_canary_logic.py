@@ -367,7 +367,7 @@ def test_the_counts() -> None:
     }
 
 
-def test_the_load_goes_in_turn_at_its_rate_and_a_slow_answer_does_not_hold_it_up() -> None:
+def test_the_load_goes_at_its_rate_and_a_slow_answer_does_not_hold_it_up() -> None:
     target = LoadTarget.from_options("http://lb", 50, 2, [{"path": "/a"}, {"path": "/b"}, {"path": "/c"}])
     paths: list[str] = []
     times: list[float] = []
@@ -384,8 +384,8 @@ def test_the_load_goes_in_turn_at_its_rate_and_a_slow_answer_does_not_hold_it_up
 
     counts = send_load(target, 0.3, send=send)
     # 15 planned, one every 0.02 s; the last ones, due just before the end, may start after it on a
-    # busy machine and are then not sent. Sent from a pool of threads, in turn: each path as often
-    # as the others, within one.
+    # busy machine and are then not sent. Sent from a pool of threads, each path once a round: each
+    # as often as the others, within one.
     assert 13 <= counts.sent <= 15 and counts.by_status == {"200": counts.sent} and len(paths) == counts.sent
     each = [paths.count(path) for path in ("/a", "/b", "/c")]
     assert max(each) - min(each) <= 1
@@ -393,6 +393,27 @@ def test_the_load_goes_in_turn_at_its_rate_and_a_slow_answer_does_not_hold_it_up
     # back (at 0.3 s), and so did the last (due at 0.28 s).
     assert sorted(times)[1] < 0.25
     assert max(times) < 0.3 + 0.1
+
+
+def test_a_load_balancer_taking_an_even_number_of_servers_in_turn_gives_each_every_request() -> None:
+    # HAProxy's roundrobin over four API hosts, two requests (a write and a read): in a fixed order,
+    # every server would get only one of them. 100 requests, 25 a server.
+    target = LoadTarget.from_options("http://lb", 200, 2, [{"path": "/write"}, {"path": "/read"}])
+    served: dict[int, list[str]] = {server: [] for server in range(4)}
+    lock = threading.Lock()
+    turn = iter(range(1000))
+
+    def send(request: LoadRequest) -> int:
+        with lock:
+            served[next(turn) % 4].append(request.path)
+        return 200
+
+    counts = send_load(target, 0.5, send=send)
+    assert counts.sent >= 90
+    assert {server: tuple(sorted(set(paths))) for server, paths in served.items()} == dict.fromkeys(
+        range(4), ("/read", "/write")
+    )
+    assert abs(sum(paths.count("/write") for paths in served.values()) * 2 - counts.sent) <= 1
 
 
 def test_a_load_balancer_that_does_not_answer_is_counted_not_raised() -> None:
