@@ -187,6 +187,8 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "intelgraph_window_webhook_token": webhook_token,
     "intelgraph_window_links": links,
     "intelgraph_phase_seconds": phase_seconds,
+    "intelgraph_plan_batch_seconds": number_between("the estimate's seconds for a rollout batch", 0.0),
+    "intelgraph_plan_host_seconds": number_between("the estimate's seconds for each host to change", 0.0),
     "intelgraph_traffic_max_rps": number_between("the request rate ceiling", 0.0),
     "intelgraph_traffic_force": boolean,
     "intelgraph_runtime": runtime,

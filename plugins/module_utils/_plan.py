@@ -24,6 +24,10 @@ PHASE_PLAYS = {
 }
 # The phases inside the window, in their order, the rollout's batches between migrate and backfill.
 WINDOW_PHASES = ("precheck", "config", "migrate", "rollout", "backfill", "verify")
+# The phases that visit every API and ingest host at once, `forks` at a time, and take longer the
+# more hosts there are: the restore point (in precheck) reads each host's release and settings,
+# config writes them.
+PER_HOST_PHASES = ("precheck", "config")
 
 
 HOSTS = re.compile(r"^\s*([0-9]+)\s*$")
@@ -148,21 +152,32 @@ def estimate(
     ledgers: list[dict[str, Any]] | None = None,
     batch_seconds: Any = 60,
     observation_seconds: Any = 0,
+    host_seconds: Any = 0,
 ) -> dict[str, Any]:
     """The time the change needs inside the window, and the observation after it. plans: the
     pre-check's plan per host ({host, moves, settings}); groups: {api: [...], ingest: [...]};
     serial: rollout_api_canary, rollout_api_batch_size, rollout_ingest_batch_size and
-    rollout_canary_bake; expected: intelgraph_phase_seconds; observation_seconds: validate_window."""
+    rollout_canary_bake; expected: intelgraph_phase_seconds; observation_seconds: validate_window;
+    host_seconds: intelgraph_plan_host_seconds, what each host to change adds to the phases that
+    visit them all at once (PER_HOST_PHASES) where no report measured them."""
     measured = measured_phases(timings or [])
     touched = {p["host"] for p in plans if str(p.get("moves")).lower() == "true" or p.get("settings")}
+    per_host = float(host_seconds)
     phases = []
     if touched:
         for phase in WINDOW_PHASES:
             if phase == "rollout":
                 phases.extend(rollout_phases(groups, serial, touched, ledgers or [], float(batch_seconds)))
                 continue
-            source = "measured (last release report)" if phase in measured else "intelgraph_phase_seconds"
-            seconds = measured.get(phase, float(expected.get(phase, 0)))
+            if phase in measured:
+                phases.append(
+                    {"phase": phase, "seconds": measured[phase], "source": "measured (last release report)"}
+                )
+                continue
+            seconds, source = float(expected.get(phase, 0)), "intelgraph_phase_seconds"
+            if phase in PER_HOST_PHASES and per_host:
+                seconds += per_host * len(touched)
+                source += f", and {per_host:g}s for each of the {len(touched)} hosts to change (intelgraph_plan_host_seconds)"
             phases.append({"phase": phase, "seconds": seconds, "source": source})
     total = sum(p["seconds"] for p in phases)
     window = float(window_minutes) * 60
@@ -232,13 +247,20 @@ def rollout_phases(
             source = f"measured: the longest of {count} {group} host moves in the {where}"
         else:
             cost, source = batch_seconds, "no measured move; intelgraph_plan_batch_seconds"
-        # The canary is held before the next batch, when there is one to compare it with.
+        # The canary is held before the next batch, when there is one to compare it with; its
+        # comparison is seen at the wait's next check, which comes every min(bake, 5) seconds
+        # (roles/rollout, __rollout_canary_delay).
         bake = float(serial.get("rollout_canary_bake", 0)) if group == "api" and len(batches) > 1 else 0.0
-        held = f", and the canary's bake of {bake:.0f}s (rollout_canary_bake)" if bake else ""
+        check = max(min(bake, 5.0), 1.0) if bake else 0.0
+        held = (
+            f", and the canary's bake of {bake:.0f}s (rollout_canary_bake) and up to {check:.0f}s until its comparison is seen"
+            if bake
+            else ""
+        )
         phases.append(
             {
                 "phase": f"rollout {group}",
-                "seconds": cost * len(batches) + bake,
+                "seconds": cost * len(batches) + bake + check,
                 "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}{held}",
             }
         )

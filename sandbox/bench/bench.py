@@ -451,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         type=json.loads,
         default=None,
         help="variables (JSON) for plan.yml and upgrade.yml of every run, e.g. "
-        '\'{"intelgraph_window_minutes": 20, "rollout_canary_bake": 96}\' for 96 API hosts; '
-        "the time measured inside the window is printed either way",
+        "'{\"intelgraph_window_minutes\": 20}' for a fleet whose estimate does not fit the sandbox's "
+        "15-minute window; the time measured inside the window is printed either way",
     )
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})

@@ -91,6 +91,14 @@ def test_the_defaults_are_good() -> None:
         ({"intelgraph_window_links": {"dash": "grafana"}}, "intelgraph_window_links={'dash': 'grafana'}"),
         ({"intelgraph_phase_seconds": {"config": -1}}, "(not so for: config)"),
         ({"intelgraph_phase_seconds": [60]}, "intelgraph_phase_seconds=[60]: must map phase names"),
+        (
+            {"intelgraph_plan_batch_seconds": -5},
+            "intelgraph_plan_batch_seconds=-5: the estimate's seconds for a rollout batch must be a number 0 or more",
+        ),
+        (
+            {"intelgraph_plan_host_seconds": "fast"},
+            "intelgraph_plan_host_seconds=fast: the estimate's seconds for each host to change must be a number",
+        ),
         ({"intelgraph_traffic_max_rps": "lots"}, "intelgraph_traffic_max_rps=lots: the request rate ceiling"),
         ({"intelgraph_traffic_force": "maybe"}, "intelgraph_traffic_force=maybe: must be true or false"),
         # Written whole or not at all: spaces or a line break around a value are refused, and
@@ -152,6 +160,7 @@ def test_each_bad_input_is_named_with_its_value(changes: dict[str, Any], expecte
         {"intelgraph_trace_sampling_ratio": "0"},
         {"intelgraph_window_minutes": "1"},
         {"intelgraph_window_minutes": 240},
+        {"intelgraph_plan_batch_seconds": "3.3", "intelgraph_plan_host_seconds": 0},
         {"intelgraph_window_deadline": "2026-11-27T19:15:00+01:00"},
         {"intelgraph_window_webhook_url": "https://hooks.example.net/services/T0"},
         {"intelgraph_window_links": {"dashboard": "https://grafana.example.net/d/ig"}},

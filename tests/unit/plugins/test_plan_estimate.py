@@ -120,7 +120,8 @@ def _skipped() -> dict:
 @pytest.mark.parametrize(
     ("plans", "bake", "api_seconds", "held"),
     [
-        (ALL_MOVE, 60, 3 * 60 + 60, True),  # a canary, then two batches: held once
+        # A canary, then two batches: held once, and its comparison seen up to one check (5 s) later.
+        (ALL_MOVE, 60, 3 * 60 + 60 + 5, True),
         (ALL_MOVE, 0, 3 * 60, False),  # a bake of 0 judges nothing
         (
             [{"host": "api1", "moves": True, "settings": []}],
@@ -136,7 +137,39 @@ def test_the_canary_bake_is_counted_when_a_batch_follows_it(
     result = estimate(plans, GROUPS, {**SERIAL, "rollout_canary_bake": bake}, EXPECTED, 15, batch_seconds=60)
     api = next(p for p in result["phases"] if p["phase"] == "rollout api")
     assert api["seconds"] == api_seconds
-    assert ("and the canary's bake of 60s (rollout_canary_bake)" in api["source"]) is held
+    assert (
+        "and the canary's bake of 60s (rollout_canary_bake) and up to 5s until its comparison is seen"
+        in api["source"]
+    ) is held
+
+
+def test_a_short_bake_is_seen_at_the_next_check_of_its_own_length() -> None:
+    result = estimate(ALL_MOVE, GROUPS, {**SERIAL, "rollout_canary_bake": 3}, EXPECTED, 15, batch_seconds=10)
+    api = next(p for p in result["phases"] if p["phase"] == "rollout api")
+    assert api["seconds"] == 3 * 10 + 3 + 3
+
+
+def test_each_host_to_change_adds_to_the_phases_that_visit_every_host_unless_measured() -> None:
+    # Four of the five hosts change (api3 is already there): 4 x 2 s on the restore point's and
+    # config's expected times; the other phases and the batches as they were.
+    plans = [p for p in ALL_MOVE if p["host"] != "api3"] + [{"host": "api3", "moves": False, "settings": []}]
+    base = estimate(plans, GROUPS, SERIAL, EXPECTED, 60, batch_seconds=60)
+    more = estimate(plans, GROUPS, SERIAL, EXPECTED, 60, batch_seconds=60, host_seconds=2)
+    seconds = {p["phase"]: p["seconds"] for p in more["phases"]}
+    assert seconds == {
+        **{p["phase"]: p["seconds"] for p in base["phases"]},
+        "precheck": 60 + 4 * 2,
+        "config": 60 + 4 * 2,
+    }
+    assert more["total_seconds"] == base["total_seconds"] + 16
+    assert (
+        "intelgraph_phase_seconds, and 2s for each of the 4 hosts to change (intelgraph_plan_host_seconds)"
+        in (more["lines"][1])
+    )
+    # What the last release report measured stands as it is.
+    measured = [{"phase": "Upgrade | config", "host": None, "seconds": 7.0}]
+    again = estimate(plans, GROUPS, SERIAL, EXPECTED, 60, measured, batch_seconds=60, host_seconds=2)
+    assert {p["phase"]: p["seconds"] for p in again["phases"]}["config"] == 7.0
 
 
 @pytest.mark.parametrize(
