@@ -63,28 +63,34 @@ def record(
     hosts: list[str] | None,
     data: dict[str, Any] | None,
     now: float,
+    host_data: dict[str, dict[str, Any]] | None = None,
 ) -> bool:
-    """Record a phase as started or done for each host (or for the fleet when hosts is None).
-    Returns whether the ledger changed. Done again keeps the first record; started after done
-    begins a new attempt (the host is moved again)."""
+    """Record a phase as started or done for each host (or for the fleet when hosts is None),
+    with `data`, and for a host of `host_data` its own facts over them. Returns whether the
+    ledger changed. Done again keeps the first record; started after done begins a new attempt
+    (the host is moved again)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status}")
-    targets = [ledger[FLEET]] if hosts is None else [ledger["hosts"].setdefault(h, {}) for h in hosts]
+    own = host_data or {}
+    if hosts is None:
+        targets = [(ledger[FLEET], data)]
+    else:
+        targets = [(ledger["hosts"].setdefault(h, {}), {**(data or {}), **own.get(h, {})}) for h in hosts]
     changed = False
-    for entries in targets:
+    for entries, facts in targets:
         entry = entries.get(phase, {})
         if entry.get("status") == status == "done":
             continue  # done again: it keeps the time and facts of when it was done
         if status == "started":
             # A new attempt (also on a host done before, that is moved again).
-            new = {"status": "started", "started": now, **({"data": dict(data)} if data else {})}
+            new = {"status": "started", "started": now, **({"data": dict(facts)} if facts else {})}
             if entry.get("status") == "started":
-                new = {**entry, **({"data": {**entry.get("data", {}), **data}} if data else {})}
+                new = {**entry, **({"data": {**entry.get("data", {}), **facts}} if facts else {})}
         else:
             new = {**entry, "status": "done", "finished": now}
             new.setdefault("started", now)
-            if data:
-                new["data"] = {**entry.get("data", {}), **data}
+            if facts:
+                new["data"] = {**entry.get("data", {}), **facts}
         if new != entry:
             entries[phase] = new
             changed = True

@@ -67,6 +67,11 @@ options:
   data:
     description: Facts to keep with the phase (e.g. the restore point's id).
     type: dict
+  host_data:
+    description:
+      - Facts to keep with the phase of each host, by host name, over O(data) (O(state=record) with O(hosts)), so
+        that the hosts of a play are recorded in one write, each with its own facts.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -153,6 +158,7 @@ def main() -> None:
             "status": {"type": "str", "choices": ["started", "done"], "default": "done"},
             "hosts": {"type": "list", "elements": "str"},
             "data": {"type": "dict"},
+            "host_data": {"type": "dict"},
         },
         required_if=[("state", "record", ["phase"])],
         supports_check_mode=True,
@@ -183,7 +189,13 @@ def main() -> None:
             with contextlib.nullcontext() if module.check_mode else locked(path):
                 ledger = load(path, release)
                 changed = record(
-                    ledger, params["phase"], params["status"], params["hosts"], params["data"], time.time()
+                    ledger,
+                    params["phase"],
+                    params["status"],
+                    params["hosts"],
+                    params["data"],
+                    time.time(),
+                    params["host_data"],
                 )
                 if changed and not module.check_mode:
                     write(path, ledger)

@@ -283,6 +283,8 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     # them again.
     written = run.task_hosts("intelgraph_service : Write the service settings and the connection secrets")
     assert sorted(written) == sorted(hosts)
+    # The config of every host went into the run ledger in one write (checked in the ledger below).
+    assert len(run.task_hosts("run_ledger : Record a phase in the run ledger, config done")) == 1
     assert set(fleet.haproxy_states().values()) == {"UP"}
     assert served_by(fleet) == set(api)
 
@@ -327,6 +329,10 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     assert len(ledgers) == 1 and ".completed-" in ledgers[0], ledgers
     done = fleet.store_json(ledgers[0])
     assert {h: done["hosts"][h]["rollout"]["status"] for h in hosts} == dict.fromkeys(hosts, "done")
+    # Each host's config, with its own restart_needed: every host got new settings.
+    assert {
+        h: (done["hosts"][h]["config"]["status"], done["hosts"][h]["config"]["data"]) for h in hosts
+    } == dict.fromkeys(hosts, ("done", {"restart_needed": True}))
     again = fleet.playbook("playbooks/plan.yml")
     assert again.ok, f"plan.yml failed, see {again.log}"
     for host in hosts:

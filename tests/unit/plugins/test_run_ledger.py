@@ -64,6 +64,25 @@ def test_fleet_records_data_and_summary() -> None:
     ]
 
 
+def test_hosts_recorded_at_once_keep_each_its_own_facts() -> None:
+    ledger = load("/nonexistent/ledger.json", "24.1.0")
+    assert record(
+        ledger,
+        "config",
+        "done",
+        ["api1", "api2", "ingest1"],
+        {"release": "24.1.0"},
+        2.0,
+        {"api1": {"restart_needed": True}, "api2": {"restart_needed": False}},
+    )
+    assert {host: entries["config"]["data"] for host, entries in ledger["hosts"].items()} == {
+        "api1": {"release": "24.1.0", "restart_needed": True},
+        "api2": {"release": "24.1.0", "restart_needed": False},
+        "ingest1": {"release": "24.1.0"},
+    }
+    assert all(entries["config"]["finished"] == 2.0 for entries in ledger["hosts"].values())
+
+
 def test_write_replaces_the_file_whole_with_owner_only_mode(tmp_path: Path) -> None:
     path = str(tmp_path / "24.1.0.json")
     ledger = load(path, "24.1.0")
@@ -109,6 +128,22 @@ def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Pat
     read = run_module("run_ledger", base)
     assert read["resumed"] is True
     assert read["summary"] == ["api1: done: rollout"]
+    both = run_module(
+        "run_ledger",
+        {
+            **base,
+            "state": "record",
+            "phase": "config",
+            "hosts": ["api1", "api2"],
+            "host_data": {"api1": {"restart_needed": True}, "api2": {"restart_needed": False}},
+        },
+    )
+    assert {h: e["config"]["data"] for h, e in both["ledger"]["hosts"].items()} == {
+        "api1": {"restart_needed": True},
+        "api2": {"restart_needed": False},
+    }
+    ledger = load(path, "24.1.0")
+    assert [ledger["hosts"][h]["config"]["data"]["restart_needed"] for h in ("api1", "api2")] == [True, False]
 
     waiting = run_module(
         "run_ledger", {**base, "state": "completed", "phase": "rollout", "hosts": ["api1", "api2"]}
