@@ -152,3 +152,34 @@ def test_a_run_that_failed_says_where_and_the_largest_fleet_upgraded_is_named(tm
     assert "Run api96 failed: the fleet did not come up (api94: ...); see x.log." in text
     assert "Largest fleet upgraded: 48 API hosts." in text
     assert "Largest fleet" not in bench.markdown([held], "2026-12-06 09:00 UTC", "2 CPUs")
+
+
+def test_each_stock_run_is_set_against_ours_of_its_size() -> None:
+    runs = [
+        bench.Run("api3", 3, "project", ok=True, wall=80.0, floor=30.0),
+        bench.Run("api3-stock", 3, "stock", ok=True, wall=240.0, floor=60.0),
+        bench.Run("api12", 12, "project", ok=True, wall=120.0, floor=40.0),
+        bench.Run("api12-stock", 12, "stock", ok=True, wall=480.0, floor=90.0),
+    ]
+    text = bench.markdown(runs, "2026-12-06 09:00 UTC", "2 CPUs")
+    assert (
+        "Stock Ansible settings (no pipelining, no ControlPersist, forks 5), 3 API hosts: 240.0 s against "
+        "80.0 s, 3.00 times ours; above the floor 180.0 s against 50.0 s." in text
+    )
+    assert (
+        "12 API hosts: 480.0 s against 120.0 s, 4.00 times ours; above the floor 390.0 s against 80.0 s."
+        in text
+    )
+    # Without ours of its size, a stock run is set against nothing.
+    assert "times ours" not in bench.markdown(runs[1:2], "2026-12-06 09:00 UTC", "2 CPUs")
+
+
+def test_the_stock_run_follows_each_size_up_to_12() -> None:
+    assert bench.runs_to_make([3, 12, 48], stock=True) == [
+        ("api3", 3, False),
+        ("api3-stock", 3, True),
+        ("api12", 12, False),
+        ("api12-stock", 12, True),
+        ("api48", 48, False),
+    ]
+    assert bench.runs_to_make([3, 96], stock=False) == [("api3", 3, False), ("api96", 96, False)]
