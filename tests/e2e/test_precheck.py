@@ -319,9 +319,10 @@ def test_check_diff_shows_the_config_and_changes_nothing(deployed: Fleet) -> Non
 
 
 # A window too short for the change: the pre-check adds up the phases inside the window (no run
-# has measured any on this fleet: intelgraph_phase_seconds, and intelgraph_plan_batch_seconds for
-# each of the 3 API and 2 ingest batches, with the sandbox's 12 s canary bake):
-# 10 + 10 + 20 + (3 x 30 + 12) + 2 x 30 + 10 + 20 = 232 s.
+# has measured any on this fleet: intelgraph_phase_seconds, with intelgraph_plan_host_seconds for
+# each of the 5 hosts to change on precheck and config, and intelgraph_plan_batch_seconds for each
+# of the 3 API and 2 ingest batches, with the sandbox's 12 s canary bake and the 5 s until its
+# comparison is seen): (10 + 5 x 2) + (10 + 5 x 2) + 20 + (3 x 30 + 12 + 5) + 2 x 30 + 10 + 20 = 257 s.
 SHORT_WINDOW = {
     "intelgraph_window_minutes": 2,
     "intelgraph_phase_seconds": {
@@ -332,6 +333,7 @@ SHORT_WINDOW = {
         "backfill": 10,
         "verify": 20,
     },
+    "intelgraph_plan_host_seconds": 2,
     "intelgraph_plan_batch_seconds": 30,
 }
 
@@ -372,9 +374,9 @@ def test_a_stopped_redis_replica_and_a_window_too_short_fail_the_precheck_naming
         assert f"{replica}: Redis (port 6379) check 'ping' failed: no answer" in text
         assert f"{primary}: Redis (port 6379) check 'connected replicas' failed: 0 replica(s) online" in text
         assert (
-            "localhost: the change needs about 3m 52s inside the maintenance window (precheck 0m 10s, "
-            "config 0m 10s, migrate 0m 20s, rollout api 1m 42s, rollout ingest 1m 00s, backfill 0m 10s, "
-            "verify 0m 20s), more than the 2-minute window (intelgraph_window_minutes=2): over by 1m 52s."
+            "localhost: the change needs about 4m 17s inside the maintenance window (precheck 0m 20s, "
+            "config 0m 20s, migrate 0m 20s, rollout api 1m 47s, rollout ingest 1m 00s, backfill 0m 10s, "
+            "verify 0m 20s), more than the 2-minute window (intelgraph_window_minutes=2): over by 2m 17s."
         ) in text
         assert plays(attempt) == [*first_plays, "Pre-check | the fleet is ready"]
     assert "The run lock on tools1 is free." in flat(run)  # the pre-check alone takes none
@@ -423,9 +425,9 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
             "playbooks/upgrade.yml",
             extra_vars={
                 # The change fits by the pre-check's sum, just (config's 60 s, every other phase,
-                # batch and the canary's bake 0 s, in a 1-minute window), but opening the window and
-                # capturing the restore point take time: config no longer fits in what is left when
-                # it is to start.
+                # host, batch and the canary's bake 0 s, in a 1-minute window), but opening the
+                # window and capturing the restore point take time: config no longer fits in what is
+                # left when it is to start.
                 "intelgraph_window_minutes": 1,
                 "intelgraph_phase_seconds": {
                     "precheck": 0,
@@ -435,6 +437,7 @@ def test_a_one_minute_window_stops_before_a_phase_that_would_overrun(deployed: F
                     "backfill": 0,
                     "verify": 0,
                 },
+                "intelgraph_plan_host_seconds": 0,
                 "intelgraph_plan_batch_seconds": 0,
                 "rollout_canary_bake": 0,
                 "intelgraph_window_webhook_url": receiver.url,
