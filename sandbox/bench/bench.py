@@ -430,8 +430,11 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
 
 
 def estimate_ratio(run: Run) -> str:
-    """The estimate against the measured in-window time, e.g. ' (1.08x)'."""
-    return f" ({run.estimate / run.in_window:.2f}x)" if run.estimate and run.in_window else ""
+    """The estimate against the measured in-window time, e.g. ' (1.08x)'; none for a run with
+    stock settings, which the estimate (made for the project's) does not describe."""
+    if run.settings != "project" or not (run.estimate and run.in_window):
+        return ""
+    return f" ({run.estimate / run.in_window:.2f}x)"
 
 
 def machine() -> str:

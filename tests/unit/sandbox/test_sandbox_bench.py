@@ -183,3 +183,11 @@ def test_the_stock_run_follows_each_size_up_to_12() -> None:
         ("api48", 48, False),
     ]
     assert bench.runs_to_make([3, 96], stock=False) == [("api3", 3, False), ("api96", 96, False)]
+
+
+def test_the_estimate_is_set_against_the_window_of_our_runs_only() -> None:
+    ours = bench.Run("api12", 12, "project", ok=True, in_window=80.0, estimate=88.0)
+    stock = bench.Run("api12-stock", 12, "stock", ok=True, in_window=290.0, estimate=88.0)
+    assert bench.estimate_ratio(ours) == " (1.10x)"
+    assert bench.estimate_ratio(stock) == ""
+    assert bench.estimate_ratio(bench.Run("api96", 96, "project", ok=False, estimate=507.0)) == ""
