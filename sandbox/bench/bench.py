@@ -278,11 +278,16 @@ def resources() -> str:
     containers = subprocess.run(
         ["podman", "ps", "-q"], capture_output=True, text=True, timeout=60
     ).stdout.split()
-    load = os.getloadavg()
     return (
-        f"memory available {available:.1f} of {total:.1f} GiB, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
-        f"on {os.cpu_count()} CPUs, {len(containers)} containers running"
+        f"memory available {available:.1f} of {total:.1f} GiB, {load_average()} on {os.cpu_count()} CPUs, "
+        f"{len(containers)} containers running"
     )
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes, e.g. "load 1.9 2.0 1.7"."""
+    load = os.getloadavg()
+    return f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
 
 
 def fleet_log(failed: AssertionError) -> str:
@@ -315,10 +320,8 @@ def bench_one(
         print(f"   FAILED: {run.failure}", flush=True)
         return run
     run.deploy_seconds = time.monotonic() - began
-    # Variables for every run of this size, when asked (--extra-vars): a longer window than the
-    # inventory's, since the pre-check stops a run whose estimate does not fit and the sandbox's
-    # estimates are those of a machine running the tests beside it; a longer canary bake, since the
-    # sandbox's bake load of 20 requests a second gives a canary among 96 API hosts no write in 12 s.
+    # Variables for every run, when asked (--extra-vars): e.g. a longer window than the inventory's
+    # for a fleet whose estimate does not fit it, since the pre-check stops such a run.
     plan = fleet.playbook("playbooks/plan.yml", extra_vars=extra_vars, timeout=1800)
     run.estimate = plan_estimate(plan.output)
 
@@ -438,8 +441,7 @@ def estimate_ratio(run: Run) -> str:
 
 
 def machine() -> str:
-    load = os.getloadavg()
-    return f"{os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the start"
+    return f"{os.cpu_count()} CPUs, {load_average()} at the start"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,14 +494,12 @@ def main(argv: list[str] | None = None) -> int:
 def runs_to_make(sizes: list[int], stock: bool) -> list[tuple[str, int, bool]]:
     """(label, API hosts, stock settings) of each run, in order: each size with our settings, then
     with stock settings when it has at most STOCK_UP_TO API hosts."""
-    return [
-        run
-        for size in sizes
-        for run in [
-            (f"api{size}", size, False),
-            *([(f"api{size}-stock", size, True)] if stock and size <= STOCK_UP_TO else []),
-        ]
-    ]
+    runs = []
+    for size in sizes:
+        runs.append((f"api{size}", size, False))
+        if stock and size <= STOCK_UP_TO:
+            runs.append((f"api{size}-stock", size, True))
+    return runs
 
 
 def write(runs: list[Run], out: Path, stamp: str, started: datetime.datetime, where: str) -> str:
