@@ -42,11 +42,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.when == "call":
         item.stash[CALL_PASSED] = report.passed
     if report.failed:
-        # What the test's failed playbook runs said, so a CI log shows why, not only where.
-        failed = [run for run in RUNS if not run.ok]
+        # What the test's failed playbook runs said, so a CI log shows why, not only where. The
+        # latest first: a test's own failure is most often its last run's, while runs before it
+        # may have failed as the test meant them to, and a CI log keeps only the start of this.
+        failed = [run for run in reversed(RUNS) if not run.ok]
         text = "\n\n".join(f"{run.log} (exit code {run.rc}):\n{run.failures()}" for run in failed)
         if text:
-            report.sections.append((f"failed playbook runs ({report.when})", text))
+            report.sections.append((f"failed playbook runs, latest first ({report.when})", text))
 
 
 CALL_PASSED = pytest.StashKey[bool]()
