@@ -285,6 +285,9 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
     assert sorted(written) == sorted(hosts)
     # The config of every host went into the run ledger in one write (checked in the ledger below).
     assert len(run.task_hosts("run_ledger : Record a phase in the run ledger, config done")) == 1
+    # The job's pre-check found every API host on the previous release: none was asked again at
+    # its turn which release it runs.
+    assert run.task_hosts("rollout : Read the release the API runs and whether it is ready") == []
     assert set(fleet.haproxy_states().values()) == {"UP"}
     assert served_by(fleet) == set(api)
 

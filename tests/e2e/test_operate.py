@@ -194,6 +194,11 @@ def test_two_controllers_at_once_the_killed_one_resumes_and_the_other_rolls_back
     assert "lb1 had api2 " in text or moved_again
     assert upgraded["api1_started"] == api1_started  # the canary was not restarted again
     assert upgraded["points"] == {point}  # one restore point, from before the upgrade changed anything
+    # Asked at their turn which release they run: api1 (the pre-check found it on the target) and
+    # api2 (the ledger has it started); not api3, which the pre-check found on the previous release
+    # and the ledger has never seen moving.
+    probe = "rollout : Read the release the API runs and whether it is ready"
+    assert second.task_hosts(probe) == ["api1", "api2"], second.log
 
     # Every host restarted once; api2 once more by the resumed run unless the killed run had
     # finished moving it. A restart by the killed run is not taken for the resumed run's: its
