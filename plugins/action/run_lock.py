@@ -1,8 +1,9 @@
 # Copyright (c) IntelGraph SRE
 # Apache License 2.0 (see LICENSE)
 """Action plugin of intelgraph.ops.run_lock: says on the controller who the run is (run id,
-user@controller, the pid of ansible-playbook), takes over a lock whose run was started on this
-controller and is gone, and turns a lock held by another run into a failure that names it."""
+user@controller, the pid of ansible-playbook and when that process started), takes over a lock
+whose run was started on this controller and is gone, and turns a lock held by another run into a
+failure that names it."""
 
 from __future__ import annotations
 
@@ -26,15 +27,36 @@ def operator() -> str:
         return str(os.getuid())
 
 
-def pid_alive(pid: Any) -> bool:
-    """Whether pid is a live ansible process on this controller (a pid the system has given to
-    another program since does not count)."""
+def process_start(pid: Any) -> str | None:
+    """When the process pid started, as this controller's kernel counts it: the boot's id and the
+    start in clock ticks since boot (/proc/<pid>/stat, field 22). With the pid it names one
+    process, where the pid alone is given again and again (at pid_max 32768 a busy controller goes
+    round in minutes). None where /proc does not say (no such process, or not Linux)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+        with open(f"/proc/{int(pid)}/stat", encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+    except (OSError, TypeError, ValueError):
+        return None
+    # Field 2, the program's name in parentheses, may hold spaces: count the fields after it.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return f"{boot}/{fields[19]}" if len(fields) > 19 else None
+
+
+def pid_alive(pid: Any, start: str | None = None) -> bool:
+    """Whether pid is the run's ansible-playbook, alive on this controller: not when the system has
+    given the pid to another program since. Told by when the process started, where the lock
+    recorded it (start, from process_start); else (a lock taken by an earlier release of the
+    collection, or on a controller without /proc) by whether the program is ansible."""
     try:
         os.kill(int(pid), 0)
     except (TypeError, ValueError, ProcessLookupError):
         return False
     except PermissionError:
-        return True
+        pass  # it exists, another user's
+    if start:
+        return process_start(pid) == start
     try:
         with open(f"/proc/{int(pid)}/cmdline", "rb") as handle:
             return b"ansible" in handle.read()
@@ -57,6 +79,7 @@ class ActionModule(ActionBase):
                 controller=controller,
                 # The task runs in a worker forked by ansible-playbook: its parent is the run.
                 pid=os.getppid(),
+                pid_start=process_start(os.getppid()),
                 started=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
         result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
@@ -80,7 +103,9 @@ class ActionModule(ActionBase):
             else:
                 result["msg"] = f"The run lock {where} is held by this run already ({describe(holder)})."
             return result
-        if holder.get("controller") == controller and not pid_alive(holder.get("pid")):
+        if holder.get("controller") == controller and not pid_alive(
+            holder.get("pid"), holder.get("pid_start")
+        ):
             result.update(
                 self._execute_module(
                     MODULE, module_args={**args, "take_over": holder["id"]}, task_vars=task_vars
@@ -94,7 +119,7 @@ class ActionModule(ActionBase):
                 return result
             holder = result.get("holder") or holder
         result["failed"] = True
-        if holder.get("controller") == controller and pid_alive(holder.get("pid")):
+        if holder.get("controller") == controller and pid_alive(holder.get("pid"), holder.get("pid_start")):
             advice = "It is running on this controller: wait for it to end (it releases the lock, whether it succeeds or fails)."
         else:
             advice = (

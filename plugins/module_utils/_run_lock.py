@@ -15,7 +15,7 @@ from typing import Any
 from ansible_collections.intelgraph.ops.plugins.module_utils._ledger import locked, write
 
 LOCK_FILE = "run.lock"
-HOLDER_KEYS = ("id", "operation", "release", "who", "controller", "pid", "started")
+HOLDER_KEYS = ("id", "operation", "release", "who", "controller", "pid", "pid_start", "started")
 
 
 def lock_path(store: str) -> str:

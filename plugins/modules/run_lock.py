@@ -12,13 +12,14 @@ description:
   - The lock is the file C(run.lock) in the state store, a directory on the state host (run this
     module with C(delegate_to) that host). It names the run that may change the fleet (its id, the
     operation, the release, who started it (C(user@controller)), the controller's ansible-playbook
-    pid and when it started).
+    pid and when that process started, and when the run started).
   - O(state=acquired) takes it, under an exclusive lock beside it, so that of two runs that try at
     the same moment exactly one gets it. A lock the same run id holds already is this run's (a
     playbook imported by another, or the next job of the same AWX workflow). A lock held by another
     run is not taken, and RV(acquired) is false, RV(holder) naming that run; the action plugin then
-    takes over a lock whose run was started on this same controller and whose pid is gone, and fails
-    otherwise, naming the holder and how to proceed.
+    takes over a lock whose run was started on this same controller and whose ansible-playbook is
+    gone (no process has its pid, or one that started at another time), and fails otherwise, naming
+    the holder and how to proceed.
   - O(break_id) replaces the lock of the run it names (a run whose controller was lost). One that
     names no lock, or another run than the holder, fails with nothing changed.
   - O(state=released) removes the lock if O(id) holds it, and leaves any other alone.
@@ -67,6 +68,12 @@ options:
   pid:
     description: The pid of the run's ansible-playbook on the controller; set by the action plugin.
     type: int
+  pid_start:
+    description:
+      - When that process started, as the controller's kernel counts it (its boot id and clock ticks
+        since boot); set by the action plugin, empty where the controller does not say (not Linux).
+      - A pid the controller has given to another program since does not hold the lock alive.
+    type: str
   started:
     description: When the run took the lock (UTC, ISO 8601); set by the action plugin.
     type: str
@@ -112,7 +119,8 @@ holder:
   returned: always
   type: dict
   sample: {id: 0b9e4c1e-4f0e-4d0a-9a43-2d8f0c7f6b11, operation: upgrade, release: 24.1.0, who: sre@ctl1,
-           controller: ctl1, pid: 4242, started: "2026-12-04T21:00:03Z"}
+           controller: ctl1, pid: 4242, pid_start: 0d5e6c1b-3f4a-4b7e-9c2d-8a1f6e5b4c3d/1843211,
+           started: "2026-12-04T21:00:03Z"}
 held_by:
   description: RV(holder) in words (run id, operation and release, user@controller, pid, since when), or empty.
   returned: always
@@ -153,6 +161,7 @@ def main() -> None:
             "who": {"type": "str"},
             "controller": {"type": "str"},
             "pid": {"type": "int"},
+            "pid_start": {"type": "str"},
             "started": {"type": "str"},
             "take_over": {"type": "str"},
             "break_id": {"type": "str"},

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.intelgraph.ops.plugins.action.run_lock import process_start
 from ansible_collections.intelgraph.ops.plugins.module_utils._run_lock import acquire, read, release
 from conftest import run_module
 
 
-def holder(run_id: str, controller: str = "ctl1", pid: int = 4242) -> dict:
+def holder(run_id: str, controller: str = "ctl1", pid: int = 4242, pid_start: str | None = None) -> dict:
     return {
         "id": run_id,
         "operation": "upgrade",
@@ -25,6 +26,7 @@ def holder(run_id: str, controller: str = "ctl1", pid: int = 4242) -> dict:
         "who": f"sre@{controller}",
         "controller": controller,
         "pid": pid,
+        "pid_start": pid_start,
         "started": "2026-12-04T21:00:03Z",
     }
 
@@ -135,6 +137,9 @@ def test_the_action_names_the_run_and_a_second_run_stops_saying_how_to_proceed(t
     assert first["changed"] and lock == first["holder"]
     assert lock["controller"] == socket.gethostname() and lock["who"].endswith("@" + socket.gethostname())
     assert lock["started"].endswith("Z") and len(lock["id"]) == 36
+    # When that ansible-playbook started: this boot's id, and clock ticks since the boot.
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert lock["pid_start"].startswith(f"{boot}/") and lock["pid_start"].split("/")[1].isdigit()
     assert first["msg"].startswith(
         f"This run holds the run lock {store}/run.lock on localhost as run {lock['id']}"
     )
@@ -148,11 +153,13 @@ def test_the_action_names_the_run_and_a_second_run_stops_saying_how_to_proceed(t
     assert read(store)["operation"] == "rollback"
 
 
-def test_a_live_run_or_another_controller_s_is_not_taken_over(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recorded", ["its start", "no start (an earlier release's lock)"])
+def test_a_live_run_or_another_controller_s_is_not_taken_over(tmp_path: Path, recorded: str) -> None:
     store = str(tmp_path)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ansible-playbook"])
     try:
-        acquire(store, holder("live", controller=socket.gethostname(), pid=live.pid))
+        start = process_start(live.pid) if recorded == "its start" else None
+        acquire(store, holder("live", controller=socket.gethostname(), pid=live.pid, pid_start=start))
         refused = run_module("run_lock", {"path": store, "state": "acquired", "operation": "upgrade"})
         assert refused["failed"] and read(store)["id"] == "live"
         assert refused["msg"].startswith(
@@ -174,6 +181,24 @@ def test_a_live_run_or_another_controller_s_is_not_taken_over(tmp_path: Path) ->
     )
     assert broken["changed"] and "broke (intelgraph_run_lock_break) the run lock" in broken["msg"]
     assert read(store)["id"] == broken["holder"]["id"] != "far"
+
+
+def test_a_pid_given_since_to_another_ansible_process_does_not_keep_the_lock(tmp_path: Path) -> None:
+    """The lost run's pid now belongs to another ansible process of this controller (the pids went
+    round): that process started at another time, so the lock is taken over."""
+    store = str(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ansible-playbook"])
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        lost = holder("lost", controller=socket.gethostname(), pid=other.pid, pid_start=f"{boot}/1")
+        acquire(store, lost)
+        taken = run_module("run_lock", {"path": store, "state": "acquired", "operation": "upgrade"})
+    finally:
+        other.kill()
+        other.wait()
+    assert taken["changed"] and taken["replaced"]["id"] == "lost", taken
+    assert "took over the run lock" in taken["msg"] and "gone from this controller" in taken["msg"]
+    assert read(store)["id"] == taken["holder"]["id"] != "lost"
 
 
 def test_check_mode_takes_no_lock_and_says_who_holds_it(tmp_path: Path) -> None:
