@@ -144,8 +144,8 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
                 "intelgraph_cache_ttl_seconds": 120,
                 "intelgraph_window_webhook_url": receiver.url,
             }
-            # A window shorter than the observation that follows it: the window holds the change
-            # alone and closes when it is done; the SLO gates are held after it.
+            # A window shorter than the change and the observation after it together: the window
+            # holds the change alone and closes when it is done; the SLO gates are held after it.
             run = fleet.playbook(
                 "playbooks/upgrade.yml",
                 "-vvv",
