@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.intelgraph.ops.plugins.module_utils._proc import stat_fields
 from ansible_collections.intelgraph.ops.plugins.module_utils._run_lock import describe
 
 MODULE = "intelgraph.ops.run_lock"
@@ -32,16 +33,14 @@ def process_start(pid: Any) -> str | None:
     start in clock ticks since boot (/proc/<pid>/stat, field 22). With the pid it names one
     process, where the pid alone is given again and again (at pid_max 32768 a busy controller goes
     round in minutes). None where /proc does not say (no such process, or not Linux)."""
+    fields = stat_fields(pid)
+    if not fields or len(fields) <= 19:
+        return None
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            boot = handle.read().strip()
-        with open(f"/proc/{int(pid)}/stat", encoding="utf-8", errors="replace") as handle:
-            stat = handle.read()
-    except (OSError, TypeError, ValueError):
+            return f"{handle.read().strip()}/{fields[19]}"
+    except OSError:
         return None
-    # Field 2, the program's name in parentheses, may hold spaces: count the fields after it.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return f"{boot}/{fields[19]}" if len(fields) > 19 else None
 
 
 def pid_alive(pid: Any, start: str | None = None) -> bool:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from urllib.parse import unquote, urlsplit
 
+from ansible_collections.intelgraph.ops.plugins.module_utils._proc import stat_fields
+
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
 TAIL_LINES = 5
@@ -164,11 +166,7 @@ def group_alive(pgid: int) -> bool:
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
+            fields = stat_fields(entry) or []
             if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
                 return True
         return False
