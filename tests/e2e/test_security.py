@@ -22,7 +22,7 @@ import pytest
 import redis
 import yaml
 from browser import open_report
-from checks import SERVICES, fleet_digest, wait_until
+from checks import SERVICES, fleet_digest, said, wait_until
 from scratch_redis import scratch_redis
 from test_precheck import (
     check_restore_point,
@@ -45,6 +45,10 @@ HOST_PATHS = ["/var/log", "/tmp", "/var/tmp", "/root"]
 # as the change took more than 20 s of the window's 120 (it takes 50 to 60 s with 3 API hosts).
 WINDOW_MINUTES = 2
 OBSERVATION = 100
+CANARY_BAKE = (
+    "rollout : Hold the canary for rollout_canary_bake seconds, then compare it with the hosts on the "
+    "previous release, api1"
+)
 
 
 def sees_traffic(fleet: Fleet) -> bool:
@@ -302,6 +306,13 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         assert again.changed_hosts() == [], (
             f"a second run with the same inputs changed something, see {again.log}"
         )
+        # Every API host was found on 24.1.0: none is left on 24.0.0 to judge the canary against,
+        # so the run says so and holds no bake.
+        assert (
+            "The canary (api1) is not judged: no API host is left on the previous release to compare it with."
+            in said(again)
+        ), again.log
+        assert again.task_hosts(CANARY_BAKE) == [], again.log
 
         # 1. Nothing the runs wrote on the controller holds a secret: their outputs (the first
         #    at -vvv), the logs of every playbook (.sandbox/logs), the reports, the state dir
