@@ -4,7 +4,8 @@ Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may f
 command of its own (`--first`, once per lane, in order, on the lane's fleet): `make test` gives
 the first lane the checks that need no fleet and the second Molecule, so that each lane takes
 its first test file as soon as its own command has ended rather than when both have, and the
-second lane's files start from the fleet images Molecule made. The test files wait in one
+second lane's files start from the fleet images Molecule made; a lane without one (the third)
+takes its first file at once. The test files wait in one
 queue, the longest first; a free lane takes the next, runs it whole (`pytest FILE`) and prints
 its output whole when it ends. When a `--first` command fails, no lane takes another file.
 At the end, the last lines of each failed part are printed again, after the other parts'
@@ -21,7 +22,7 @@ Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to
 time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
 So does, in `cpu.json`, what each part and file cost in CPU (its own processes, the controller
 side: the fleet's containers are not among them), and how busy the machine's CPUs were from
-the first part started to the last ended (/proc/stat): CPU, not wall time, is what two lanes
+the first part started to the last ended (/proc/stat): CPU, not wall time, is what the lanes
 share on a 2-core machine.
 The lanes' fleets are removed at the end unless KEEP_FLEETS=1.
 

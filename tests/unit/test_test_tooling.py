@@ -82,17 +82,18 @@ def write_junit(directory: Path) -> None:
         (directory / f"e2e-{name}.xml").write_text(JUNIT.format(count=len(cases), cases="\n".join(cases)))
 
 
-def test_timings_print_the_parts_the_budget_and_the_slowest_tests(tmp_path: Path) -> None:
+def test_timings_print_the_parts_and_the_slowest_tests(tmp_path: Path) -> None:
     (tmp_path / "test.seconds").write_text("1450 rc=0\n")
     (tmp_path / "test-e2e.seconds").write_text("1260 rc=0\n")
     (tmp_path / "molecule.seconds").write_text("430 rc=1\n")
     write_junit(tmp_path)
 
-    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 2), 25, 20)
+    # Without the lanes' cpu.json there is no CPU to hold to the end-to-end budget.
+    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 2), 25, 19)
     assert text.splitlines() == [
         "make test: 24m10s (within its 25-minute target)",
         "  Molecule                     7m10s",
-        "  end-to-end                  21m00s  (budget 20m: 1m00s OVER)",
+        "  end-to-end                  21m00s",
         "slowest end-to-end tests (fleet set-up included):",
         "     5m02s  tests/e2e/test_faults.py::test_faults",
         "     4m10s  tests/e2e/test_rollout.py::test_upgrade",
@@ -113,13 +114,13 @@ def test_timings_print_the_machine_s_cpu_and_each_part_s(tmp_path: Path) -> None
     machine = {"cpus": 2, "seconds": 1490, "busy": 0.851, "iowait": 0.012, "steal": 0.04}
     (tmp_path / "cpu.json").write_text(json.dumps({"machine": machine, "parts": parts}))
 
-    text = timings.summary(timings.read_parts(tmp_path), [], 25, 20, timings.read_cpu(tmp_path))
+    text = timings.summary(timings.read_parts(tmp_path), [], 25, 5, timings.read_cpu(tmp_path))
     assert text.splitlines() == [
         "make test: 25m00s (within its 25-minute target)",
         "  the machine's 2 CPUs over 24m50s: 85% busy, 1% waiting on I/O, 4% taken by the hypervisor",
         "  unit, integration            5m30s  CPU 5m00s",
         "  lint (nice 19, beside)      10m00s  CPU 4m10s",
-        "  end-to-end                  16m40s  CPU 5m20s  (budget 20m: 3m20s left)",
+        "  end-to-end                  16m40s  CPU 5m20s  (CPU budget 5m: 0m20s OVER)",
         "end-to-end files by CPU (their own processes; the fleet's containers not counted):",
         "     3m10s CPU    5m00s wall  lane 1  tests/e2e/test_awx.py",
         "     2m10s CPU    4m10s wall  lane 2  tests/e2e/test_rollout.py",
@@ -128,7 +129,7 @@ def test_timings_print_the_machine_s_cpu_and_each_part_s(tmp_path: Path) -> None
 
 def test_timings_without_a_junit_report_print_the_parts_alone(tmp_path: Path) -> None:
     (tmp_path / "test.seconds").write_text("1600 rc=0\n")
-    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 5), 25, 20)
+    text = timings.summary(timings.read_parts(tmp_path), timings.slowest_tests(tmp_path, 5), 25, 19)
     assert text == "make test: 26m40s (OVER its 25-minute target)"
 
 
