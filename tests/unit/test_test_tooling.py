@@ -269,10 +269,17 @@ def test_the_background_command_runs_at_nice_19_beside_the_lanes_and_its_failure
     (files / "conftest.py").write_text(
         f"def pytest_sessionfinish():\n    open({str(marker)!r}, 'w').close()\n"
     )
-    waits = f"for i in $(seq 600); do test -e {marker} && break; sleep 0.1; done; test -e {marker}; echo nice=$(nice)"
+    # Its session is not the lanes' (sid), and that session's autogroup has niceness 19 too.
+    waits = (
+        f"for i in $(seq 600); do test -e {marker} && break; sleep 0.1; done; test -e {marker};"
+        " echo nice=$(nice) sid=$(ps -o sid= -p $$) autogroup=$(cat /proc/self/autogroup)"
+    )
     run = run_lanes(tmp_path, "--lanes", "1", "--background", f"sh -ec '{waits}'", str(files))
     assert run.returncode == 0, run.stdout + run.stderr
     assert "=== background (nice 19): sh -ec " in run.stdout and "nice=19" in run.stdout
+    said = re.search(r"nice=19 sid=\s*([0-9]+) autogroup=(\S+ nice \S+)", run.stdout)
+    assert said, run.stdout
+    assert int(said[1]) != os.getsid(0) and re.fullmatch(r"/autogroup-[0-9]+ nice 19", said[2]), said.groups()
     written = json.loads((tmp_path / "timings/cpu.json").read_text())
     assert sorted((p["lane"], p["file"], p["rc"]) for p in written["parts"]) == [(0, False, 0), (1, True, 0)]
 
@@ -299,7 +306,11 @@ def test_an_interrupt_stops_every_lane_and_no_file_is_taken_after_it(tmp_path: P
         },
     )
     env = {"PATH": "/usr/bin:/bin", "KEEP_FLEETS": "1", "LOG": str(log)}
-    cmd = [sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"), str(files)]
+    # A background command that would outlast the test: lanes.py passes the interrupt on to it.
+    cmd = [
+        sys.executable, str(TESTS / "lanes.py"), "--timings", str(tmp_path / "timings"),
+        "--background", "sleep 300", str(files),
+    ]  # fmt: skip
     # As a terminal's Ctrl-C does: SIGINT to the whole process group, lanes and running files.
     # SIGINT as a terminal leaves it, even when this test runs in a background job, which starts
     # with SIGINT ignored (and would pass that on to lanes.py and its files).
@@ -318,6 +329,7 @@ def test_an_interrupt_stops_every_lane_and_no_file_is_taken_after_it(tmp_path: P
     out, _ = lanes_run.communicate(timeout=60)
     assert lanes_run.returncode == 130, out
     assert "interrupted; not run: " in out
+    assert "=== background (nice 19): sleep 300: FAILED" in out
     time.sleep(4)  # a file taken after the interrupt would have written its line by now
     assert len(log.read_text().splitlines()) == 2
 
