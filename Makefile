@@ -103,7 +103,7 @@ test-unit: venv collections ## unit tests (fast, no fleet)
 test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL; the fleet helpers on a host container
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/integration
 
-# Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
+# Lanes (tests/lanes.py): the test files wait in one queue, longest first (FILE_ORDER), and each of
 # E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
 # INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-local and lane 2 Molecule
 # (on its fleet, N+2), each taking files as soon as its own part has ended; lane 3 takes its first
