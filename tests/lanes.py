@@ -4,8 +4,8 @@ Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may f
 command of its own (`--first`, once per lane, in order, on the lane's fleet): `make test` gives
 the first lane the checks that need no fleet and the second Molecule, so that each lane takes
 its first test file as soon as its own command has ended rather than when both have, and the
-second lane's files start from the fleet images Molecule made; a lane without one (the third)
-takes its first file at once. The test files wait in one
+second lane's files start from the fleet images Molecule made; a lane without one takes its
+first file at once. The test files wait in one
 queue, the longest first (FILE_ORDER); a free lane takes the next, runs it whole (`pytest FILE`) and prints
 its output whole when it ends. When a `--first` command fails, no lane takes another file.
 At the end, the last lines of each failed part are printed again, after the other parts'
@@ -51,20 +51,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The order the lanes take the files in (FILE_ORDER): the one that, with each file's time in two
-# fresh clones' `make test` (2026-12-06) and when each lane takes its first (lane 3 once the host
-# image is made, lane 1 after test-local, lane 2 after Molecule; a lane's first file makes its
-# fleet's images), ends the three lanes soonest on average, each time varied by 15%: the longest
-# files first, the shortest last. A file not listed comes after these, in name order.
+# The order the lanes take the files in (FILE_ORDER): the longest first, so that the lanes end
+# close together: a lane that frees up takes the next. A file not listed comes after these, in
+# name order.
 FILE_ORDER = [
     "test_awx.py",
     "test_security.py",
+    "test_awx_lost.py",
+    "test_faults.py",
     "test_rollback.py",
     "test_docker_runtime.py",
-    "test_rollout.py",
-    "test_awx_lost.py",
     "test_operate.py",
-    "test_faults.py",
+    "test_rollout.py",
     "test_precheck.py",
     "test_migrate.py",
 ]
