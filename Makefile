@@ -72,8 +72,9 @@ demo-down: ## remove every container, network and process the sandbox made
 # (on its fleet, N+2); each lane then takes end-to-end files until none is left. The suite is
 # bound by the two cores: with two lanes the machine is about 80% busy. A third lane made it 90%
 # busy and `make test` 2 minutes shorter, but the canary of a plain upgrade then failed its write
-# p95 ratio (1.57 of 1.5) on a host slowed by the load (docs/testing.md). Lint runs beside them at nice 19 (--background): no time limit, it takes the processor time the
-# lanes leave while they wait. Each part's output is printed whole when it ends. At the end: the
+# p95 ratio (1.57 of 1.5) on a host slowed by the load (docs/testing.md). Lint runs beside them
+# at nice 19 (--background): no time limit, it takes the processor time the lanes leave while
+# they wait. Each part's output is printed whole when it ends. At the end: the
 # whole run's time against its 25-minute target, each part's time and CPU, the end-to-end files'
 # CPU against their budget, and the slowest end-to-end tests (tests/timings.py; it only prints).
 TEST_TARGET_MINUTES ?= 25
@@ -103,7 +104,7 @@ test-unit: venv collections ## unit tests (fast, no fleet)
 test-integration: venv dist ## the stand-in service against a local Redis and PostgreSQL; the fleet helpers on a host container
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests/integration
 
-# Lanes (tests/lanes.py): the test files wait in one queue, longest first (FILE_ORDER), and each of
+# Lanes (tests/lanes.py): the test files wait in one queue, longest first, and each of
 # E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for lane K,
 # INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-local and lane 2 Molecule
 # (on its fleet, N+2), each taking files as soon as its own part has ended. Each fleet, Molecule's

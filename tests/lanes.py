@@ -5,20 +5,20 @@ command of its own (`--first`, once per lane, in order, on the lane's fleet): `m
 the first lane the checks that need no fleet and the second Molecule, so that each lane takes
 its first test file as soon as its own command has ended rather than when both have, and the
 second lane's files start from the fleet images Molecule made; a lane without one takes its
-first file at once. The test files wait in one
-queue, the longest first (FILE_ORDER); a free lane takes the next, runs it whole (`pytest FILE`) and prints
-its output whole when it ends. When a `--first` command fails, no lane takes another file.
+first file at once. The test files wait in one queue, the longest first; a free lane takes the
+next, runs it whole (`pytest FILE`) and prints its output whole when it ends. When a `--first` command fails, no lane takes another file.
 At the end, the last lines of each failed part are printed again, after the other parts'
 output, so that a log shown by its tail (CI's) still says what failed.
 
 A `--background` command starts at once beside the lanes at the lowest priority (nice 19): it
 takes the processor time the lanes leave while they wait (for a drain, a restart, a time limit,
 the network), and as little as the scheduler allows of what they use. Linux shares the
-processors between sessions (autogroups) and the fleet's containers (cgroups) before it looks at
-a process's niceness within them, so the command runs in a session of its own whose autogroup
-has the same niceness: within the lanes' session, nice 19 alone still took a full share from the
-containers' module runs whenever the lanes' own processes waited on them. `make test` gives it lint,
-which needs no fleet and has no time limit to miss when it gets little processor time. It is a
+processors between sessions (autogroups) and the fleet's containers (cgroups) before it looks
+at a process's niceness within them, so the command runs in a session of its own whose
+autogroup has the same niceness: within the lanes' session, nice 19 alone still took a full
+share from the containers' module runs whenever the lanes' own processes waited on them.
+`make test` gives it lint, which needs no fleet and has no time limit to miss when it gets
+little processor time. It is a
 part as the others: printed when it ends and waited for; when it fails, no lane takes another
 file.
 
@@ -51,10 +51,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The order the lanes take the files in (FILE_ORDER): the longest first, so that the lanes end
-# close together: a lane that frees up takes the next. A file not listed comes after these, in
-# name order.
-FILE_ORDER = [
+# The longest files first, so that the lanes end close together: a lane that frees up takes
+# the next. A file not listed comes after these, in name order.
+LONGEST_FIRST = [
     "test_awx.py",
     "test_security.py",
     "test_awx_lost.py",
@@ -101,11 +100,11 @@ def machine_busy(before: tuple[float, list[int]], after: tuple[float, list[int]]
 
 
 def test_files(paths: list[Path]) -> list[Path]:
-    """The test files of `paths` (files, or directories holding test_*.py), in FILE_ORDER."""
+    """The test files of `paths` (files, or directories holding test_*.py), longest first."""
     found: list[Path] = []
     for path in paths:
         found.extend(sorted(path.glob("test_*.py")) if path.is_dir() else [path])
-    rank = {name: n for n, name in enumerate(FILE_ORDER)}
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     return sorted(dict.fromkeys(found), key=lambda p: (rank.get(p.name, len(rank)), p.name))
 
 
