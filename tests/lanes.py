@@ -6,7 +6,8 @@ the first lane the checks that need no fleet and the second Molecule, so that ea
 its first test file as soon as its own command has ended rather than when both have, and the
 second lane's files start from the fleet images Molecule made; a lane without one takes its
 first file at once. The test files wait in one queue, the longest first; a free lane takes the
-next, runs it whole (`pytest FILE`) and prints its output whole when it ends. When a `--first` command fails, no lane takes another file.
+next, runs it whole (`pytest FILE`) and prints its output whole when it ends. When a `--first`
+command fails, no lane takes another file.
 At the end, the last lines of each failed part are printed again, after the other parts'
 output, so that a log shown by its tail (CI's) still says what failed.
 
@@ -18,9 +19,8 @@ at a process's niceness within them, so the command runs in a session of its own
 autogroup has the same niceness: within the lanes' session, nice 19 alone still took a full
 share from the containers' module runs whenever the lanes' own processes waited on them.
 `make test` gives it lint, which needs no fleet and has no time limit to miss when it gets
-little processor time. It is a
-part as the others: printed when it ends and waited for; when it fails, no lane takes another
-file.
+little processor time. It is a part as the others: printed when it ends and waited for; when it
+fails, no lane takes another file.
 
 Each file's JUnit report goes to `--timings` as `e2e-<file>.xml`, and the end-to-end part's
 time (from the first file taken to the last ended) to `test-e2e.seconds`, for tests/timings.py.
