@@ -207,7 +207,7 @@ def test_a_canary_slower_than_the_hosts_on_the_previous_release_stops_the_rollou
     stopped = re.search(
         r"The canary analysis stopped the rollout after the canary batch \(api1\): "
         r"read_p95 on the canary \(api1\) was ([0-9.]+) s, ([0-9.]+) times the ([0-9.]+) s "
-        r"(?:\(counted as 0.05 s\) )?of the hosts on the previous release \(api2, api3\): "
+        r"(?:\(counted as 0.15 s\) )?of the hosts on the previous release \(api2, api3\): "
         r"more than rollout_canary_max_ratio \(1.5\)",
         text,
     )

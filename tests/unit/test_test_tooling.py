@@ -136,12 +136,12 @@ def test_timings_without_a_junit_report_print_the_parts_alone(tmp_path: Path) ->
 # --- tests/lanes.py ---------------------------------------------------------------------------
 
 
-def test_files_come_longest_first_and_those_not_listed_after_them(tmp_path: Path) -> None:
+def test_files_come_in_file_order_and_those_not_listed_after_them(tmp_path: Path) -> None:
     for name in ("test_zeta.py", "test_migrate.py", "test_alpha.py", "test_operate.py", "helpers.py"):
         (tmp_path / name).write_text("")
     found = lanes.test_files([tmp_path, tmp_path / "test_operate.py"])
     assert [p.name for p in found] == ["test_operate.py", "test_migrate.py", "test_alpha.py", "test_zeta.py"]
-    assert set(lanes.LONGEST_FIRST) == {p.name for p in (TESTS / "e2e").glob("test_*.py")}
+    assert set(lanes.FILE_ORDER) == {p.name for p in (TESTS / "e2e").glob("test_*.py")}
 
 
 def run_lanes(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
