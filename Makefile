@@ -68,13 +68,11 @@ demo-down: ## remove every container, network and process the sandbox made
 # --- tests ----------------------------------------------------------------------------
 
 .PHONY: test test-local test-unit test-integration test-e2e lint molecule build
-# Two lanes (tests/lanes.py, below): lane 1 runs the unit and integration tests, lane 2 Molecule
-# (on its fleet, N+2); each lane then takes end-to-end files until none is left. The suite is
-# bound by the two cores: with two lanes the machine is about 80% busy. A third lane made it 90%
-# busy and `make test` 2 minutes shorter, but the canary of a plain upgrade then failed its write
-# p95 ratio (1.57 of 1.5) on a host slowed by the load (docs/testing.md). Lint runs beside them
-# at nice 19 (--background): no time limit, it takes the processor time the lanes leave while
-# they wait. Each part's output is printed whole when it ends. At the end: the
+# Three lanes (tests/lanes.py, below): lane 1 runs the unit and integration tests, lane 2 Molecule
+# (on its fleet, N+2), lane 3 nothing of its own; each lane then takes end-to-end files until none
+# is left. The suite is bound by the two cores: with three lanes the machine is about 90% busy.
+# Lint runs beside them at nice 19 (--background): no time limit, it takes the processor time
+# the lanes leave while they wait. Each part's output is printed whole when it ends. At the end: the
 # whole run's time against its 25-minute target, each part's time and CPU, the end-to-end files'
 # CPU against their budget, and the slowest end-to-end tests (tests/timings.py; it only prints).
 TEST_TARGET_MINUTES ?= 25
