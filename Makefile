@@ -108,8 +108,8 @@ test-integration: venv dist ## the stand-in service against a local Redis and Po
 # Molecule (on its fleet, N+2), each taking files as soon as its own part has ended; lane 3 takes
 # its first file at once. Three lanes keep both cores busy (about 90%, against 80% with two: an
 # end-to-end file waits on drains, restarts and bakes much of its time). Each fleet, Molecule's
-# included, is started from images of a deployed fleet (tests/e2e/sandbox.py, Fleet.fresh) and
-# removed at the end unless KEEP_FLEETS=1.
+# included, is started from the same images of a deployed fleet, made once by the first that
+# needs them (tests/e2e/sandbox.py, Fleet.fresh), and removed at the end unless KEEP_FLEETS=1.
 E2E_LANES ?= 3
 E2E_TESTS ?= tests/e2e
 LANES = $(VENV)/bin/python tests/lanes.py --lanes $(E2E_LANES) --timings $(TIMINGS)

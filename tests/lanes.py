@@ -3,11 +3,12 @@
 Lane K drives sandbox N+K (N: INTELGRAPH_SANDBOX_ID, 0 by default). A lane may first run a
 command of its own (`--first`, once per lane, in order, on the lane's fleet): `make test` gives
 the first lane the checks that need no fleet and the second Molecule, so that each lane takes
-its first test file as soon as its own command has ended rather than when both have, and the
-second lane's files start from the fleet images Molecule made; a lane without one takes its
-first file at once. The test files wait in one queue, in FILE_ORDER; a free lane takes the
-next, runs it whole (`pytest FILE`) and prints its output whole when it ends. When a `--first`
-command fails, no lane takes another file.
+its first test file as soon as its own command has ended rather than when both have; a lane
+without one takes its first file at once. Every lane's fleet starts from the same fleet images,
+made by whichever fleet needs them first (Molecule's or a lane's first file). The test files
+wait in one queue, in FILE_ORDER; a free lane takes the next, runs it whole (`pytest FILE`) and
+prints its output whole when it ends. When a `--first` command fails, no lane takes another
+file.
 At the end, the last lines of each failed part are printed again, after the other parts'
 output, so that a log shown by its tail (CI's) still says what failed.
 

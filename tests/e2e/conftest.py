@@ -1,7 +1,7 @@
 """Fixtures of the end-to-end tests: the sandbox fleet, up and deployed.
 
 `deployed` hands a test the fleet on the previous release (24.0.0), started anew from the
-fleet's images (Fleet.fresh: made once from site.yml and the seed, kept while what built them
+fleet images (Fleet.fresh: made once from site.yml and the seed, kept while what built them
 is unchanged) unless the test before it was marked `keeps_fleet` and passed (it proved it
 changed nothing). The fleet is removed when the session ends, unless KEEP_FLEETS=1.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -57,8 +59,17 @@ STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on th
 MODULE_CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
 MODULE_CACHE = ROOT / ".sandbox/module-cache"
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
-# What a deployed and seeded fleet is made of: its images (Fleet.fresh) are saved under a hash
-# of these files and made again when one of them changes.
+# The images of a deployed and seeded fleet (Fleet.fresh), one a host, shared by every fleet of
+# the sandbox inventory: localhost/<FLEET_IMAGES>-<host>:<key>. They keep the network of the fleet
+# that made them (label intelgraph.fleet-image.net) and, on each host, the list of its files that
+# hold that network's addresses (FLEET_READDRESS): a fleet on another network has them rewritten
+# before its hosts boot (Fleet.start_from_images). One fleet at a time makes them; the others wait
+# for it (FLEET_IMAGES_LOCK: the lanes of one `make test` want them at about the same time).
+FLEET_IMAGES = "intelgraph-sandbox-fleet"
+FLEET_READDRESS = "/etc/intelgraph-sandbox-addressed"
+FLEET_IMAGES_LOCK = Path(tempfile.gettempdir()) / "intelgraph-sandbox-fleet-images.lock"
+# What a deployed and seeded fleet is made of: its images are saved under a hash of these files
+# and made again when one of them changes.
 FLEET_INPUTS = [
     "ansible.cfg",
     "requirements.txt",
@@ -480,31 +491,42 @@ class Fleet:
     # --- fleets from images ----------------------------------------------------------------
 
     def image_key(self) -> str:
-        """The key of this fleet's images: what builds it deployed and seeded, and its name."""
-        return inputs_key(ROOT, FLEET_INPUTS, self.name)
+        """The key of the fleet images: what builds a fleet deployed and seeded."""
+        return inputs_key(ROOT, FLEET_INPUTS, FLEET_IMAGES)
+
+    @staticmethod
+    def image(host: str, key: str) -> str:
+        return f"localhost/{FLEET_IMAGES}-{host}:{key}"
 
     def images_exist(self, key: str) -> bool:
         return all(
-            subprocess.run(
-                ["podman", "image", "exists", f"localhost/{self.container(host)}:{key}"], timeout=60
-            ).returncode
-            == 0
+            subprocess.run(["podman", "image", "exists", self.image(host, key)], timeout=60).returncode == 0
             for host in self.hosts
         )
 
     def fresh(self) -> str:
-        """Start the fleet anew from its images: on 24.0.0, deployed and seeded, as site.yml and
-        the seed leave a new fleet. The images are made first (a new fleet, site.yml, the seed,
-        then sandbox/playbooks/fleet_save.yml) when none were saved from the same inputs.
-        Returns the images' key."""
+        """Start the fleet anew from the fleet images: on 24.0.0, deployed and seeded, as site.yml
+        and the seed leave a new fleet. The images are made first, by this fleet (a new fleet,
+        site.yml, the seed, then sandbox/playbooks/fleet_save.yml), when none were saved from the
+        same inputs; a fleet that finds another making them waits for it. Returns their key."""
         key = self.image_key()
-        if not self.images_exist(key) or not SSH_KEY.exists():
-            self.down()
-            self.up()
-            self.deploy()
-            run = self.playbook("sandbox/playbooks/fleet_save.yml", extra_vars={"sandbox_fleet_images": key})
-            assert run.ok, f"fleet_save failed, see {run.log}"
-        elif self.leftovers():
+        with FLEET_IMAGES_LOCK.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            made = self.images_exist(key) and SSH_KEY.exists()
+            if not made:
+                self.down()
+                self.up()
+                self.deploy()
+                run = self.playbook(
+                    "sandbox/playbooks/fleet_save.yml",
+                    extra_vars={
+                        "sandbox_fleet_images": key,
+                        "sandbox_fleet_image_name": FLEET_IMAGES,
+                        "sandbox_fleet_readdress": FLEET_READDRESS,
+                    },
+                )
+                assert run.ok, f"fleet_save failed, see {run.log}"
+        if made and self.leftovers():
             self.down()  # what fleet_down.yml removes, besides the hosts the start below replaces
         self.start_from_images(key)
         return key
@@ -531,10 +553,14 @@ class Fleet:
         return found + [str(path) for path in paths if path.exists()]
 
     def start_from_images(self, key: str) -> None:
-        """Every host started anew from its image (`localhost/<fleet>-<host>:<key>`), a new
-        container in place of the one there (podman run --replace), with its own address on the
-        fleet's network and the sandbox's SSH key; then, as site.yml waited when it deployed, wait
-        until each host answers SSH with systemd booted and the fleet serves (Fleet.not_serving)."""
+        """Every host started anew from its fleet image (Fleet.image), a new container in place
+        of the one there (podman run --replace), with its own address on the fleet's network and
+        the sandbox's SSH key. Images made on another network boot once the host's files that
+        held that network's addresses (HAProxy's servers, the replica's primary, the services'
+        connection settings, Prometheus' targets, PostgreSQL's allowed network) have this fleet's
+        instead, as site.yml would have written them here (Fleet.readdress). Then, as site.yml
+        waited when it deployed, wait until each host answers SSH with systemd booted and the
+        fleet serves (Fleet.not_serving)."""
         if subprocess.run(["podman", "network", "exists", self.name], timeout=60).returncode != 0:
             subnet, gateway = f"{self.net}.0/24", f"{self.net}.1"
             subprocess.run(
@@ -544,6 +570,12 @@ class Fleet:
                 check=True,
             )
         hosts = self.hosts
+        made_on = subprocess.run(
+            ["podman", "image", "inspect", "--format", '{{ index .Config.Labels "intelgraph.fleet-image.net" }}',
+             self.image(hosts[0], key)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()  # fmt: skip
+        boot = self.readdress(made_on) if made_on != self.net else []
         common = [
             *("--network", self.name, "--systemd", "always", "--label", f"intelgraph.sandbox={self.name}"),
             *("--volume", f"{SSH_KEY}.pub:/root/.ssh/authorized_keys:ro"),
@@ -554,7 +586,8 @@ class Fleet:
                 [
                     *("podman", "run", "--detach", "--replace", "--pull", "never", *common),
                     *("--name", self.container(host), "--hostname", host, "--ip", self.address(host)),
-                    f"localhost/{self.container(host)}:{key}",
+                    self.image(host, key),
+                    *boot,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -577,6 +610,18 @@ class Fleet:
         while (pending := self.not_serving()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not pending, f"a fleet started from images {key} does not serve after 90 s: {pending}"
+
+    def readdress(self, made_on: str) -> list[str]:
+        """The command a host started from images made on the network `made_on` (10.89.N) boots
+        with: in each file FLEET_READDRESS lists, that network's addresses become this fleet's
+        (sed keeps each file's owner and mode), then systemd starts, the image's own command. A
+        rewrite that fails leaves the host down, so that the fleet's start fails."""
+        old = re.escape(f"{made_on}.")
+        return [
+            "/bin/sh", "-c",
+            f"xargs -r -d '\\n' -a {FLEET_READDRESS} sed -i --follow-symlinks 's/\\b{old}/{self.net}./g'"
+            " && exec /sbin/init",
+        ]  # fmt: skip
 
     def booted(self, host: str) -> str:
         """systemd's state on a host (`systemctl is-system-running --wait`: running or degraded

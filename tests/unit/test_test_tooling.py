@@ -24,7 +24,8 @@ import lanes  # noqa: E402
 import timings  # noqa: E402
 from callback_plugins import module_cache  # noqa: E402
 
-from sandbox import FLEET_INPUTS, ROOT, inputs_key  # noqa: E402
+import sandbox  # noqa: E402
+from sandbox import FLEET_INPUTS, ROOT, Fleet, inputs_key  # noqa: E402
 
 
 @pytest.fixture
@@ -38,22 +39,66 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_the_key_changes_with_an_input_and_the_fleet_only(tree: Path) -> None:
+def test_the_key_changes_with_an_input_and_the_images_name_only(tree: Path) -> None:
     inputs = ["roles", "site.yml"]
-    key = inputs_key(tree, inputs, "intelgraph-sandbox1")
-    assert len(key) == 16 and key == inputs_key(tree, inputs, "intelgraph-sandbox1")
-    assert inputs_key(tree, inputs, "intelgraph-sandbox2") != key  # the addresses differ
+    key = inputs_key(tree, inputs, "intelgraph-sandbox-fleet")
+    assert len(key) == 16 and key == inputs_key(tree, inputs, "intelgraph-sandbox-fleet")
+    assert inputs_key(tree, inputs, "other-images") != key
 
     (tree / "README.md").write_text("changed, but builds nothing\n")
     (tree / "roles/redis/__pycache__/x.pyc").write_bytes(b"\1")
-    assert inputs_key(tree, inputs, "intelgraph-sandbox1") == key
+    assert inputs_key(tree, inputs, "intelgraph-sandbox-fleet") == key
 
     (tree / "roles/redis/tasks/main.yml").write_text("- name: two\n")
-    changed = inputs_key(tree, inputs, "intelgraph-sandbox1")
+    changed = inputs_key(tree, inputs, "intelgraph-sandbox-fleet")
     assert changed != key
 
     (tree / "roles/redis/tasks/main.yml").rename(tree / "roles/redis/tasks/other.yml")
-    assert inputs_key(tree, inputs, "intelgraph-sandbox1") != changed  # a renamed file counts
+    assert inputs_key(tree, inputs, "intelgraph-sandbox-fleet") != changed  # a renamed file counts
+
+
+def test_every_fleet_of_the_sandbox_starts_from_the_same_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = set()
+    for n in (0, 1, 3):
+        monkeypatch.setenv("INTELGRAPH_SANDBOX_ID", str(n))
+        fleet = Fleet()
+        keys.add(fleet.image_key())
+        assert fleet.image("api1", "k") == "localhost/intelgraph-sandbox-fleet-api1:k"
+    assert len(keys) == 1
+
+
+def test_a_host_from_images_of_another_network_boots_with_its_own_addresses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command a host of fleet 1 (10.89.41) boots with from images made on 10.89.43, run here
+    # with the image's own command (/sbin/init) replaced by an echo.
+    monkeypatch.setenv("INTELGRAPH_SANDBOX_ID", "1")
+    listed = tmp_path / "addressed"
+    monkeypatch.setattr(sandbox, "FLEET_READDRESS", str(listed))
+    cfg, env, target = tmp_path / "haproxy.cfg", tmp_path / "secrets.env", tmp_path / "real.yml"
+    cfg.write_text("server api1 10.89.43.21:8080 check\nserver x 110.89.43.21:80\n")
+    env.write_text("DATABASE_URL=postgresql://u@10.89.43.41/db\n")
+    env.chmod(0o640)
+    target.write_text("targets: ['10.89.43.61:9090']\n")
+    (tmp_path / "link.yml").symlink_to(target)
+    listed.write_text(f"{cfg}\n{env}\n{tmp_path / 'link.yml'}\n")
+    shell, flag, script = Fleet().readdress("10.89.43")
+    assert (shell, flag) == ("/bin/sh", "-c") and script.endswith(" && exec /sbin/init")
+    booted = subprocess.run(
+        [shell, flag, script.replace("exec /sbin/init", "exec echo booted")], capture_output=True, text=True
+    )
+    assert booted.stdout == "booted\n", booted.stderr
+    # Only that network's addresses (110.89.43.21 is another), the mode kept, the link a link.
+    assert cfg.read_text() == "server api1 10.89.41.21:8080 check\nserver x 110.89.43.21:80\n"
+    assert env.read_text() == "DATABASE_URL=postgresql://u@10.89.41.41/db\n"
+    assert env.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "link.yml").is_symlink() and target.read_text() == "targets: ['10.89.41.61:9090']\n"
+    # A file it cannot rewrite: the host does not boot.
+    listed.write_text(f"{tmp_path / 'missing.cfg'}\n")
+    failed = subprocess.run(
+        [shell, flag, script.replace("exec /sbin/init", "exec echo booted")], capture_output=True, text=True
+    )
+    assert failed.returncode != 0 and "booted" not in failed.stdout
 
 
 def test_every_fleet_input_is_in_the_checkout() -> None:
