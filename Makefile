@@ -70,7 +70,7 @@ demo-down: ## remove every container, network and process the sandbox made
 .PHONY: test test-local test-unit test-integration test-e2e lint molecule build
 # Three lanes (tests/lanes.py, below): lane 1 runs the unit and integration tests, lane 2 Molecule
 # (on its fleet, N+2), lane 3 nothing of its own; each lane then takes end-to-end files until none
-# is left. The suite is bound by the two cores: with three lanes the machine is about 90% busy.
+# is left. The suite is bound by the two cores: with three lanes the machine is over 90% busy.
 # Lint runs beside them at nice 19 (--background): no time limit, it takes the processor time
 # the lanes leave while they wait. Each part's output is printed whole when it ends. At the end: the
 # whole run's time against its 25-minute target, each part's time and CPU, the end-to-end files'
@@ -106,7 +106,7 @@ test-integration: venv dist ## the stand-in service against a local Redis and Po
 # each of E2E_LANES lanes takes the next as it frees up, on a fleet of its own (sandbox N+K for
 # lane K, INTELGRAPH_SANDBOX_ID=N). In `make test` lane 1 first runs test-local and lane 2
 # Molecule (on its fleet, N+2), each taking files as soon as its own part has ended; lane 3 takes
-# its first file at once. Three lanes keep both cores busy (about 90%, against 80% with two: an
+# its first file at once. Three lanes keep both cores busy (over 90%, against 80% with two: an
 # end-to-end file waits on drains, restarts and bakes much of its time). Each fleet, Molecule's
 # included, is started from the same images of a deployed fleet, made once by the first that
 # needs them (tests/e2e/sandbox.py, Fleet.fresh), and removed at the end unless KEEP_FLEETS=1.
