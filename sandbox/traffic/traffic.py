@@ -53,6 +53,8 @@ TENANT_REGIONS: dict[str, str] = {
 
 KINDS = ("read", "write", "subscription")
 KIND_WEIGHTS = (0.70, 0.15, 0.15)
+"""Shares of the HTTP rate. Reads and writes are drawn at random by the workers; the polls are
+sent by one subscriber per tenant, each on a steady cadence (``Runner.subscriber``)."""
 HOT_ENTITIES_PER_TENANT = 20
 RECENT_WRITES = 200
 LATENCY_WINDOW = 5000
@@ -219,10 +221,13 @@ class Request:
 
 
 class Workload:
-    """Chooses the next request so the cache sees a realistic hit ratio.
+    """Chooses the next read or write so the cache sees a realistic hit ratio, and each
+    tenant's next subscription poll.
 
     Reads mostly go to a small hot set per tenant that is written once and rarely
-    updated; most writes create new entities. Each tenant keeps a subscription cursor.
+    updated; most writes create new entities. Each tenant keeps a subscription cursor,
+    polled by its one subscriber, so that the answers come in order and the cursor only
+    moves forward.
     """
 
     def __init__(self, tenants: dict[str, str], rng: random.Random | None = None) -> None:
@@ -244,16 +249,19 @@ class Workload:
         return f"hot-{tenant}-{index:03d}"
 
     def next(self) -> Request:
-        """The next request to send."""
-        kind = self.rng.choices(KINDS, weights=KIND_WEIGHTS)[0]
+        """The next read or write to send."""
+        kind = self.rng.choices(KINDS[:2], weights=KIND_WEIGHTS[:2])[0]
         with self._lock:
-            if kind == "read" and not any(self._written.values()):
-                kind = "write"
-            if kind == "read":
+            if kind == "read" and any(self._written.values()):
                 return self._read()
-            if kind == "write":
-                return self._write()
-            return self._poll()
+            return self._write()
+
+    def poll(self, tenant: str) -> Request:
+        """The tenant's next subscription poll, from its cursor."""
+        with self._lock:
+            cursor = self._cursors.get(tenant)
+        path = "/api/v1/subscriptions/poll" + (f"?cursor={cursor}" if cursor else "")
+        return Request("subscription", "GET", path, tenant, self.tenants[tenant])
 
     def _read(self) -> Request:
         if self._recent and self.rng.random() < 0.1:
@@ -277,12 +285,6 @@ class Workload:
             "data": {"tenant": tenant, "value": self.rng.randint(0, 10**6), "at": time.time()},
         }
         return Request("write", "POST", "/api/v1/entities", tenant, self.tenants[tenant], body)
-
-    def _poll(self) -> Request:
-        tenant = self.rng.choice(list(self.tenants))
-        cursor = self._cursors.get(tenant)
-        path = "/api/v1/subscriptions/poll" + (f"?cursor={cursor}" if cursor else "")
-        return Request("subscription", "GET", path, tenant, self.tenants[tenant])
 
     def observe(self, request: Request, status: int | None, body: Any) -> None:
         """Learn from an answer: written entities become readable, cursors advance."""
@@ -389,14 +391,28 @@ class Runner:
         self._batch_counter = itertools.count(1)
 
     def http_worker(self, rate: float) -> None:
-        """Send requests at ``rate`` per second."""
+        """Send reads and writes at ``rate`` per second."""
         pacer = Pacer(rate)
         while not self.stop.wait(pacer.delay()):
-            request = self.workload.next()
-            started = time.perf_counter()
-            status, body, error = self.target.send(request)
-            self.stats.record(request.kind, status, (time.perf_counter() - started) * 1000.0, error)
-            self.workload.observe(request, status, body)
+            self.send(self.workload.next())
+
+    def subscriber(self, tenant: str, interval: float, offset: float) -> None:
+        """Poll the tenant's subscription as its client does: one poll at a time, every
+        ``interval`` seconds (at once after an answer that came later), starting after ``offset``.
+        A change is delivered within an interval of being written, unless the API holds it back.
+        """
+        if self.stop.wait(offset):
+            return
+        pacer = Pacer(1.0 / interval)
+        while not self.stop.wait(pacer.delay()):
+            self.send(self.workload.poll(tenant))
+
+    def send(self, request: Request) -> None:
+        """Send one request, account for it and learn from its answer."""
+        started = time.perf_counter()
+        status, body, error = self.target.send(request)
+        self.stats.record(request.kind, status, (time.perf_counter() - started) * 1000.0, error)
+        self.workload.observe(request, status, body)
 
     def ingest_producer(self) -> None:
         """XADD ingest events at the ingest rate."""
@@ -460,10 +476,22 @@ class Runner:
         ingest_log_for(opts.stats).write_text("", encoding="utf-8")
         threads = [threading.Thread(target=self.stats_writer, name="stats", daemon=True)]
         if opts.rate > 0:
-            per_thread = opts.rate / opts.threads
+            subscription_share = KIND_WEIGHTS[KINDS.index("subscription")]
+            per_thread = opts.rate * (1.0 - subscription_share) / opts.threads
             threads += [
                 threading.Thread(target=self.http_worker, args=(per_thread,), name=f"http-{i}", daemon=True)
                 for i in range(opts.threads)
+            ]
+            tenants = list(self.workload.tenants)
+            interval = len(tenants) / (opts.rate * subscription_share)
+            threads += [
+                threading.Thread(
+                    target=self.subscriber,
+                    args=(tenant, interval, interval * i / len(tenants)),
+                    name=f"subscriber-{tenant}",
+                    daemon=True,
+                )
+                for i, tenant in enumerate(tenants)
             ]
         if opts.ingest_rate > 0 and opts.redis_url:
             threads.append(threading.Thread(target=self.ingest_producer, name="ingest", daemon=True))
@@ -672,7 +700,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="Redis URL of the ingest stream (default $INTELGRAPH_TRAFFIC_REDIS_URL, which keeps its "
             "password off the command line; neither: no ingest)",
         )
-        p.add_argument("--rate", type=_positive, default=20.0, help="HTTP requests per second (default 20)")
+        p.add_argument(
+            "--rate",
+            type=_positive,
+            default=20.0,
+            help="HTTP requests per second, subscription polls included (default 20)",
+        )
         p.add_argument(
             "--ingest-rate", type=_positive, default=5.0, help="ingest events per second (default 5)"
         )

@@ -428,13 +428,13 @@ def test_traffic_generator_against_the_api(schema: Services, tmp_path: Path) -> 
             "--redis-url",
             services.redis_url,
             "--rate",
-            "30",
+            "60",
             "--ingest-rate",
             "10",
             "--stats",
             str(stats_path),
             "--max-duration",
-            "4",
+            "10",
         ],
         capture_output=True,
         text=True,
@@ -443,11 +443,18 @@ def test_traffic_generator_against_the_api(schema: Services, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     stats = json.loads(stats_path.read_text())
     assert stats["running"] is False
-    assert stats["requests_sent"] >= 60
+    assert stats["requests_sent"] >= 300
     assert stats["requests_failed"] == 0, stats["failures"]
     assert stats["rejected"] == 0
     assert all(stats["by_kind"][kind]["sent"] > 0 for kind in ("read", "write", "subscription"))
     assert stats["ingest_events_produced"] >= 20
+    # Each tenant's subscriber polls on a steady cadence, one poll at a time, its cursor only
+    # going forward: every change is delivered once, within a second (the interval is
+    # 4 tenants / (60/s x 0.15) = 0.44 s), however the reads and writes fall.
+    text = http_get(port, "/metrics")[1]
+    delivered = metric(text, "subscription_latency_seconds_count")
+    assert 0 < delivered <= stats["status_counts"]["201"]
+    assert metric(text, 'subscription_latency_seconds_bucket{le="1"}') == delivered
     report = subprocess.run(
         [sys.executable, str(TRAFFIC), "report", "--stats", str(stats_path)],
         capture_output=True,

@@ -104,22 +104,28 @@ def test_write_json_atomic(tmp_path: Path) -> None:
 
 def test_workload_writes_hot_set_then_reads_it() -> None:
     workload = traffic.Workload({"acme": "eu-west", "globex": "us-east"}, rng=random.Random(7))
-    first = workload.next()
-    assert first.kind in ("write", "subscription")
+    assert workload.next().kind == "write"
     kinds = set()
     for _ in range(400):
         request = workload.next()
         kinds.add(request.kind)
         assert request.region == {"acme": "eu-west", "globex": "us-east"}[request.tenant]
-        status = 201 if request.kind == "write" else 200
-        body = {"cursor": "5-0", "events": []} if request.kind == "subscription" else {}
-        workload.observe(request, status, body)
+        workload.observe(request, 201 if request.kind == "write" else 200, {})
         if request.kind == "read":
             entity = request.path.rsplit("/", 1)[1]
             assert entity.startswith(("hot-", "w-"))
-    assert kinds == {"read", "write", "subscription"}
-    poll = next(r for r in iter(workload.next, None) if r.kind == "subscription")
-    assert poll.path.endswith("?cursor=5-0")
+    # Polls are the subscribers' (Runner.subscriber), never drawn with the reads and writes.
+    assert kinds == {"read", "write"}
+
+
+def test_a_tenants_poll_goes_on_from_the_cursor_its_last_answer_gave() -> None:
+    workload = traffic.Workload({"acme": "eu-west", "globex": "us-east"})
+    first = workload.poll("acme")
+    assert (first.kind, first.path, first.region) == ("subscription", "/api/v1/subscriptions/poll", "eu-west")
+    workload.observe(first, 200, {"cursor": "5-0", "events": []})
+    workload.observe(workload.poll("acme"), 429, {"error": "rate limit exceeded"})
+    assert workload.poll("acme").path.endswith("?cursor=5-0")
+    assert workload.poll("globex").path == "/api/v1/subscriptions/poll"
 
 
 def test_reads_mostly_hit_a_small_hot_set() -> None:
