@@ -159,7 +159,8 @@ def estimate(
     serial: rollout_api_canary, rollout_api_batch_size, rollout_ingest_batch_size and
     rollout_canary_bake; expected: intelgraph_phase_seconds; observation_seconds: validate_window;
     host_seconds: intelgraph_plan_host_seconds, what each host to change adds to the phases that
-    visit them all at once (PER_HOST_PHASES) where no report measured them."""
+    visit them all at once (PER_HOST_PHASES, and the install of the API hosts after the canary)
+    where no report measured them."""
     measured = measured_phases(timings or [])
     touched = {p["host"] for p in plans if str(p.get("moves")).lower() == "true" or p.get("settings")}
     per_host = float(host_seconds)
@@ -167,7 +168,9 @@ def estimate(
     if touched:
         for phase in WINDOW_PHASES:
             if phase == "rollout":
-                phases.extend(rollout_phases(groups, serial, touched, ledgers or [], float(batch_seconds)))
+                phases.extend(
+                    rollout_phases(groups, serial, touched, ledgers or [], float(batch_seconds), per_host)
+                )
                 continue
             if phase in measured:
                 phases.append(
@@ -226,9 +229,11 @@ def rollout_phases(
     touched: set[str],
     ledgers: list[dict[str, Any]],
     batch_seconds: float,
+    host_seconds: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The rollout of the API hosts, then the ingest workers: each batch costs the longest move the
-    newest ledger measured in the group, else batch_seconds."""
+    newest ledger measured in the group, else batch_seconds. The API hosts after the canary
+    install their release at once before their batches (upgrade.yml): host_seconds each."""
     phases = []
     for group, first, rest in (
         ("api", serial.get("rollout_api_canary", 1), serial.get("rollout_api_batch_size", 1)),
@@ -257,10 +262,17 @@ def rollout_phases(
             if bake
             else ""
         )
+        installed = sum(batches[1:]) if group == "api" else 0
+        install = host_seconds * installed
+        if install:
+            held += (
+                f", and {host_seconds:g}s for each of the {installed} hosts after the canary that install their "
+                "release at once (intelgraph_plan_host_seconds)"
+            )
         phases.append(
             {
                 "phase": f"rollout {group}",
-                "seconds": cost * len(batches) + bake + check,
+                "seconds": cost * len(batches) + bake + check + install,
                 "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}{held}",
             }
         )

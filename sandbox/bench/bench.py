@@ -20,7 +20,8 @@ steady traffic is started, and playbooks/upgrade.yml runs to 24.1.0. Measured pe
   estimate `playbooks/plan.yml` gives before the upgrade (and their ratio);
 - the controller's overhead per API host: each batch of the API rollout, from its first task to
   the next batch's (the canary's bake and comparison left out), less its own drains and
-  restarts until ready, divided by its hosts; the median over the batches, and the largest;
+  restarts until ready, divided by its hosts, and for the hosts after the canary their share of
+  the play that installs their release at once; the median over the batches, and the largest;
 - the same upgrade with stock Ansible settings (no pipelining, no ControlPersist, forks 5),
   and its wall time against ours, at each size up to 12 API hosts;
 - wall time with 3 and 12 API hosts (a generated inventory: the sandbox's, with api4...
@@ -94,6 +95,9 @@ RAN = ("ok", "changed", "failed", "unreachable")
 # judged after the first, from its own include on.
 BATCH = "Move the host to "
 CANARY = "Judge the canary against "
+# The play that installs the release on the API hosts after the canary, all at once, before
+# their batches (playbooks/upgrade.yml).
+INSTALL = "Upgrade | install the release on the other API hosts"
 OWN_WAITS = ("drain", "restart to ready")
 
 
@@ -213,18 +217,30 @@ def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
     """The controller's seconds per API host of each batch of the API rollout: the batch's time
     (its first task's start to the next batch's, or to the first task after the play), less the
     canary's judging when it ran in the batch, less the batch's own drain and restart-to-ready
-    waits (each from its task's start to its last host's result), divided by the batch's hosts."""
+    waits (each from its task's start to its last host's result), divided by the batch's hosts.
+    The hosts after the canary install their release in one play before their batches: that
+    play's time (its first task's start to the next play's first) divided by its hosts is added
+    to each of theirs."""
     own = tuple(prefix for kind in OWN_WAITS for prefix in WAITS[kind][1])
     overheads: list[float] = []
     batch: dict[str, Any] | None = None
+    install: dict[str, Any] = {"start": None, "end": None, "hosts": set()}
+    installed: list[int] = []  # the overheads of the batches after the install play
 
     def close(at: float) -> None:
         if batch is not None:
             span = (batch["canary"] or at) - batch["start"]
-            overheads.append(round((span - batch["waits"]) / batch["hosts"], 3))
+            if install["end"] is not None:
+                installed.append(len(overheads))
+            overheads.append((span - batch["waits"]) / batch["hosts"])
 
     for task in tasks:
         name = task["name"].split(" : ", 1)[-1]
+        if task["play"].startswith(INSTALL):
+            install["start"] = task["start"] if install["start"] is None else install["start"]
+            install["hosts"].update(task["hosts"])
+        elif install["start"] is not None and install["end"] is None:
+            install["end"] = task["start"]
         if not task["play"].startswith(ROLLOUT + " the API"):
             if batch is not None:
                 close(task["start"])
@@ -247,7 +263,11 @@ def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
             batch["waits"] += max(done) - task["start"]
     if batch is not None and tasks:
         close(max([r["end"] for r in tasks[-1]["hosts"].values()] or [tasks[-1]["start"]]))
-    return overheads
+    if install["end"] is not None and install["hosts"]:
+        share = (install["end"] - install["start"]) / len(install["hosts"])
+        for index in installed:
+            overheads[index] += share
+    return [round(overhead, 3) for overhead in overheads]
 
 
 ESTIMATE = re.compile(r"Estimated (\d+)m (\d\d)s inside the maintenance window")
@@ -377,7 +397,8 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         "until ready, back in service, ingest quiesce and queue drain, the SLO gates' window, the",
         "release's own commands), from each wait task's start to its last host's result. API host",
         "overhead: each batch of the API rollout (the canary's judging left out) less its own drains",
-        "and restarts until ready, per host.",
+        "and restarts until ready, per host, with the hosts after the canary's share of the play that",
+        "installs their release at once.",
         "",
         "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host "
         "| API host overhead, median (max) | in window | plan.yml estimate | failed requests | load start/end |",

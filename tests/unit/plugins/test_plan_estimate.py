@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ansible_collections.intelgraph.ops.plugins.module_utils._plan import (
     batch_sizes,
@@ -143,6 +145,10 @@ def test_the_canary_bake_is_counted_when_a_batch_follows_it(
     ) is held
 
 
+def seconds_source(result: dict[str, Any], phase: str) -> str:
+    return str(next(p for p in result["phases"] if p["phase"] == phase)["source"])
+
+
 def test_a_short_bake_is_seen_at_the_next_check_of_its_own_length() -> None:
     result = estimate(ALL_MOVE, GROUPS, {**SERIAL, "rollout_canary_bake": 3}, EXPECTED, 15, batch_seconds=10)
     api = next(p for p in result["phases"] if p["phase"] == "rollout api")
@@ -151,20 +157,27 @@ def test_a_short_bake_is_seen_at_the_next_check_of_its_own_length() -> None:
 
 def test_each_host_to_change_adds_to_the_phases_that_visit_every_host_unless_measured() -> None:
     # Four of the five hosts change (api3 is already there): 4 x 2 s on the restore point's and
-    # config's expected times; the other phases and the batches as they were.
+    # config's expected times, and 2 s for api2, the API host after the canary that installs its
+    # release with the others at once; the other phases and the batches as they were.
     plans = [p for p in ALL_MOVE if p["host"] != "api3"] + [{"host": "api3", "moves": False, "settings": []}]
     base = estimate(plans, GROUPS, SERIAL, EXPECTED, 60, batch_seconds=60)
     more = estimate(plans, GROUPS, SERIAL, EXPECTED, 60, batch_seconds=60, host_seconds=2)
     seconds = {p["phase"]: p["seconds"] for p in more["phases"]}
+    base_seconds = {p["phase"]: p["seconds"] for p in base["phases"]}
     assert seconds == {
-        **{p["phase"]: p["seconds"] for p in base["phases"]},
+        **base_seconds,
         "precheck": 60 + 4 * 2,
         "config": 60 + 4 * 2,
+        "rollout api": base_seconds["rollout api"] + 2,
     }
-    assert more["total_seconds"] == base["total_seconds"] + 16
+    assert more["total_seconds"] == base["total_seconds"] + 18
     assert (
         "intelgraph_phase_seconds, and 2s for each of the 4 hosts to change (intelgraph_plan_host_seconds)"
         in (more["lines"][1])
+    )
+    assert (
+        "and 2s for each of the 1 hosts after the canary that install their release at once "
+        "(intelgraph_plan_host_seconds)" in seconds_source(more, "rollout api")
     )
     # What the last release report measured stands as it is.
     measured = [{"phase": "Upgrade | config", "host": None, "seconds": 7.0}]

@@ -90,6 +90,36 @@ def test_each_api_batch_s_time_less_its_own_waits_and_the_canary_s_judging() -> 
     assert bench.api_host_overhead(tasks) == [2.3, 3.3, 3.8]
 
 
+def test_the_hosts_after_the_canary_each_count_their_share_of_the_play_that_installs_their_release() -> None:
+    install = "Upgrade | install the release on the other API hosts"
+    tasks = [
+        *batch("api1", 1.0, canary=True),
+        task(
+            "Install the release while the host serves, 24.1.0",
+            21.0,
+            {"api2": (21.1, "ok"), "api3": (21.1, "ok")},
+            install,
+        ),
+        task(
+            "intelgraph.ops.intelgraph_release : Install the release into its own directory",
+            21.2,
+            {"api2": (22.0, "changed"), "api3": (22.1, "changed")},
+            install,
+        ),
+        *batch("api2", 22.2, canary=False),
+        *batch("api3", 27.2, canary=False),
+        task(
+            "Move the worker to 24.1.0",
+            32.7,
+            {"ingest1": (32.8, "ok")},
+            play="Upgrade | roll out the ingest workers",
+        ),
+    ]
+    # The canary's batch as above (2.3 s); api2 and api3 their batches' 3.3 s and 3.8 s, each with
+    # half of the install play's 1.2 s (21.0 s to api2's batch at 22.2 s).
+    assert bench.api_host_overhead(tasks) == [2.3, 3.9, 4.4]
+
+
 def test_a_batch_of_two_hosts_shares_its_time_and_a_run_without_the_api_rollout_has_none() -> None:
     two = [
         task("Move the host to 24.1.0", 0.0, {"api1": (0.1, "ok"), "api2": (0.1, "ok")}),
