@@ -257,23 +257,24 @@ def rollout_phases(
         # (roles/rollout, __rollout_canary_delay).
         bake = float(serial.get("rollout_canary_bake", 0)) if group == "api" and len(batches) > 1 else 0.0
         check = max(min(bake, 5.0), 1.0) if bake else 0.0
-        held = (
+        # The API hosts after the canary install their release at once, before their batches.
+        installed = sum(batches[1:]) if group == "api" else 0
+        install = host_seconds * installed
+        besides = (
             f", and the canary's bake of {bake:.0f}s (rollout_canary_bake) and up to {check:.0f}s until its comparison is seen"
             if bake
             else ""
+        ) + (
+            f", and {host_seconds:g}s for each of the {installed} hosts after the canary that install their "
+            "release at once (intelgraph_plan_host_seconds)"
+            if install
+            else ""
         )
-        installed = sum(batches[1:]) if group == "api" else 0
-        install = host_seconds * installed
-        if install:
-            held += (
-                f", and {host_seconds:g}s for each of the {installed} hosts after the canary that install their "
-                "release at once (intelgraph_plan_host_seconds)"
-            )
         phases.append(
             {
                 "phase": f"rollout {group}",
                 "seconds": cost * len(batches) + bake + check + install,
-                "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}{held}",
+                "source": f"{len(batches)} batches ({', '.join(moving) or 'none'}) x {cost:.0f}s a batch, {source}{besides}",
             }
         )
     return phases

@@ -224,20 +224,20 @@ def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
     own = tuple(prefix for kind in OWN_WAITS for prefix in WAITS[kind][1])
     overheads: list[float] = []
     batch: dict[str, Any] | None = None
+    # The install play, once it has ended (before the batches after it begin).
     install: dict[str, Any] = {"start": None, "end": None, "hosts": set()}
-    installed: list[int] = []  # the overheads of the batches after the install play
 
     def close(at: float) -> None:
         if batch is not None:
             span = (batch["canary"] or at) - batch["start"]
-            if install["end"] is not None:
-                installed.append(len(overheads))
-            overheads.append((span - batch["waits"]) / batch["hosts"])
+            share = (install["end"] - install["start"]) / len(install["hosts"]) if install["end"] else 0.0
+            overheads.append(round((span - batch["waits"]) / batch["hosts"] + share, 3))
 
     for task in tasks:
         name = task["name"].split(" : ", 1)[-1]
         if task["play"].startswith(INSTALL):
-            install["start"] = task["start"] if install["start"] is None else install["start"]
+            if install["start"] is None:
+                install["start"] = task["start"]
             install["hosts"].update(task["hosts"])
         elif install["start"] is not None and install["end"] is None:
             install["end"] = task["start"]
@@ -263,11 +263,7 @@ def api_host_overhead(tasks: list[dict[str, Any]]) -> list[float]:
             batch["waits"] += max(done) - task["start"]
     if batch is not None and tasks:
         close(max([r["end"] for r in tasks[-1]["hosts"].values()] or [tasks[-1]["start"]]))
-    if install["end"] is not None and install["hosts"]:
-        share = (install["end"] - install["start"]) / len(install["hosts"])
-        for index in installed:
-            overheads[index] += share
-    return [round(overhead, 3) for overhead in overheads]
+    return overheads
 
 
 ESTIMATE = re.compile(r"Estimated (\d+)m (\d\d)s inside the maintenance window")
