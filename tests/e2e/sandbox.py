@@ -145,6 +145,10 @@ class PlaybookRun:
     def changed_hosts(self) -> list[str]:
         return sorted(h for h, counts in self.recap().items() if counts.get("changed", 0))
 
+    def plays_on_no_host(self) -> list[str]:
+        """The plays that matched no host, by name (`skipping: no hosts matched` under the PLAY line)."""
+        return re.findall(r"^PLAY \[(.+)\] \**\n+skipping: no hosts matched$", self.output, re.M)
+
     def task_hosts(self, task: str) -> list[str]:
         """The hosts a task ran on (ok or changed, not skipped), one entry per run of it: the
         task's name as its TASK line prints it, e.g. `intelgraph_service : Write the service

@@ -18,6 +18,7 @@ from typing import Any
 
 import docker
 import pytest
+import yaml
 
 from sandbox import ROOT, Fleet
 
@@ -184,6 +185,9 @@ def test_upgrade_switches_every_api_container_to_the_new_image_under_traffic(
         }
     assert set(fleet.haproxy_states().values()) == {"UP"}
     assert stats["requests_sent"] > 100
+    # A run that succeeded walks no host through the rollback's plays (imported to roll back a failure).
+    rollback_plays = [play["name"] for play in yaml.safe_load((ROOT / "playbooks/rollback.yml").read_text())]
+    assert set(run.plays_on_no_host()) >= set(rollback_plays), run.plays_on_no_host()
     assert stats["requests_failed"] == 0, stats.get("failures")
 
     # The containers got the 24.1 settings: a request without a tenant region claim is refused.
