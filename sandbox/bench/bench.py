@@ -504,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(text)
-    print(f"Written: {(args.out / f'bench-{stamp}.md').relative_to(ROOT)} and .json")
+    written = (args.out / f"bench-{stamp}.md").resolve()
+    print(f"Written: {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written} and .json")
     return 0
 
 
