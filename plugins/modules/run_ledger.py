@@ -15,7 +15,8 @@ description:
   - O(state=read) returns the ledger (an empty one when there is no file) and whether a run of the
     release was interrupted (a ledger exists and is not completed).
   - O(state=record) records O(phase) as O(status) for O(hosts), or for the fleet when O(hosts) is
-    not given. A phase recorded C(done) stays done. The file is rewritten whole, under a lock, to a
+    not given, after the O(records) given with it, in the same write. A phase recorded C(done) stays
+    done, so a record written again changes nothing. The file is rewritten whole, under a lock, to a
     temporary file that is synced and renamed over the ledger, so a run killed at any moment leaves
     the previous ledger or the new one, never a part of one.
   - O(state=completed) marks the ledger completed and moves it aside to
@@ -72,6 +73,36 @@ options:
       - Facts to keep with the phase of each host, by host name, over O(data) (O(state=record) with O(hosts)), so
         that the hosts of a play are recorded in one write, each with its own facts.
     type: dict
+  records:
+    description:
+      - More records to write in the same write, before O(phase) (O(state=record), where O(phase) may then be left
+        out), each with its own time. E.g. the API rollout writes a batch's rollout done with the next batch's
+        rollout started, one write a batch instead of two.
+    type: list
+    elements: dict
+    suboptions:
+      phase:
+        description: The phase to record.
+        type: str
+        required: true
+      status:
+        description: C(started) or C(done).
+        type: str
+        choices: [started, done]
+        default: done
+      hosts:
+        description: The hosts the phase is recorded for; not given, the fleet.
+        type: list
+        elements: str
+      data:
+        description: Facts to keep with the phase.
+        type: dict
+      host_data:
+        description: Each host's own facts, by host name, over O(records[].data).
+        type: dict
+      time:
+        description: When it happened, in seconds since the epoch (the time it is written when not given).
+        type: float
 """
 
 EXAMPLES = r"""
@@ -83,6 +114,22 @@ EXAMPLES = r"""
     phase: rollout
     status: done
     hosts: ["{{ inventory_hostname }}"]
+  delegate_to: "{{ intelgraph_state_host }}"
+
+- name: Record that api2 is moving, and that api1 finished a few seconds ago, in one write
+  intelgraph.ops.run_ledger:
+    path: "{{ intelgraph_state_dir }}/ledger/24.1.0.json"
+    release: 24.1.0
+    state: record
+    phase: rollout
+    status: started
+    hosts: [api2]
+    records:
+      - phase: rollout
+        status: done
+        hosts: [api1]
+        host_data: {api1: {moved: true}}
+        time: 1795000042.5
   delegate_to: "{{ intelgraph_state_host }}"
 
 - name: Read the ledger
@@ -159,8 +206,20 @@ def main() -> None:
             "hosts": {"type": "list", "elements": "str"},
             "data": {"type": "dict"},
             "host_data": {"type": "dict"},
+            "records": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "phase": {"type": "str", "required": True},
+                    "status": {"type": "str", "choices": ["started", "done"], "default": "done"},
+                    "hosts": {"type": "list", "elements": "str"},
+                    "data": {"type": "dict"},
+                    "host_data": {"type": "dict"},
+                    "time": {"type": "float"},
+                },
+            },
         },
-        required_if=[("state", "record", ["phase"])],
+        required_if=[("state", "record", ["phase", "records"], True)],
         supports_check_mode=True,
     )
     params = module.params
@@ -188,15 +247,28 @@ def main() -> None:
             # Check mode creates nothing, not even the directory or the lock.
             with contextlib.nullcontext() if module.check_mode else locked(path):
                 ledger = load(path, release)
-                changed = record(
-                    ledger,
-                    params["phase"],
-                    params["status"],
-                    params["hosts"],
-                    params["data"],
-                    time.time(),
-                    params["host_data"],
-                )
+                now = time.time()
+                changed = False
+                for entry in params["records"] or []:
+                    changed |= record(
+                        ledger,
+                        entry["phase"],
+                        entry["status"],
+                        entry["hosts"],
+                        entry["data"],
+                        entry["time"] or now,
+                        entry["host_data"],
+                    )
+                if params["phase"]:
+                    changed |= record(
+                        ledger,
+                        params["phase"],
+                        params["status"],
+                        params["hosts"],
+                        params["data"],
+                        now,
+                        params["host_data"],
+                    )
                 if changed and not module.check_mode:
                     write(path, ledger)
             module.exit_json(changed=changed, ledger=ledger, summary=summary(ledger), **result)

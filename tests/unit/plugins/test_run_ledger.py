@@ -166,6 +166,44 @@ def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Pat
     assert none["changed"] is False and none["incomplete"] == []
 
 
+def test_records_given_with_a_phase_are_written_in_the_same_write_each_at_its_own_time(tmp_path: Path) -> None:
+    path = str(tmp_path / "24.1.0.json")
+    base = {"path": path, "release": "24.1.0", "state": "record"}
+    run_module("run_ledger", {**base, "phase": "rollout", "status": "started", "hosts": ["api1"]})
+    api1_done = {
+        "phase": "rollout",
+        "status": "done",
+        "hosts": ["api1"],
+        "host_data": {"api1": {"moved": True}},
+        "time": 1795000042.5,
+    }
+    both = run_module(
+        "run_ledger",
+        {**base, "phase": "rollout", "status": "started", "hosts": ["api2"], "records": [api1_done]},
+    )
+    assert both["changed"] is True
+    hosts = load(path, "24.1.0")["hosts"]
+    assert hosts["api1"]["rollout"]["status"] == "done"
+    assert hosts["api1"]["rollout"]["finished"] == 1795000042.5
+    assert hosts["api1"]["rollout"]["data"] == {"moved": True}
+    assert hosts["api2"]["rollout"]["status"] == "started"
+    assert hosts["api2"]["rollout"]["started"] > 1795000042.5
+    # Written again (a record kept for the next write that reached it already): no change.
+    again = run_module(
+        "run_ledger",
+        {**base, "phase": "rollout", "status": "started", "hosts": ["api2"], "records": [api1_done]},
+    )
+    assert again["changed"] is False
+    # Records alone, without a phase of their own.
+    api2_done = {"phase": "rollout", "hosts": ["api2"], "time": 1795000099.0}
+    alone = run_module("run_ledger", {**base, "records": [api2_done]})
+    assert alone["changed"] is True
+    assert load(path, "24.1.0")["hosts"]["api2"]["rollout"]["finished"] == 1795000099.0
+    # Neither a phase nor records: nothing to record.
+    refused = run_module("run_ledger", base)
+    assert refused["failed"] is True and "phase, records" in refused["msg"], refused
+
+
 def test_history_is_every_ledger_of_the_release_newest_first(tmp_path: Path) -> None:
     path = str(tmp_path / "24.1.0.json")
     assert history(path, "24.1.0") == []
