@@ -166,7 +166,9 @@ def test_module_records_and_completes_only_when_every_host_is_done(tmp_path: Pat
     assert none["changed"] is False and none["incomplete"] == []
 
 
-def test_records_given_with_a_phase_are_written_in_the_same_write_each_at_its_own_time(tmp_path: Path) -> None:
+def test_records_given_with_a_phase_are_written_in_the_same_write_each_at_its_own_time(
+    tmp_path: Path,
+) -> None:
     path = str(tmp_path / "24.1.0.json")
     base = {"path": path, "release": "24.1.0", "state": "record"}
     run_module("run_ledger", {**base, "phase": "rollout", "status": "started", "hosts": ["api1"]})
