@@ -51,6 +51,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests/e2e"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from lanes import cpu_times, machine_busy  # noqa: E402 (tests is put on the path above)
 
 from sandbox import Fleet  # noqa: E402 (tests/e2e is put on the path above)
 
@@ -126,6 +129,7 @@ class Run:
         0.0,
         0.0,
     )  # the machine's 1-minute load average as the upgrade started and ended
+    stolen: float = 0.0  # the share of the CPUs' time the hypervisor took during the upgrade (steal)
 
     @property
     def ratio(self) -> float | None:
@@ -165,6 +169,7 @@ class Run:
             "requests_failed": self.requests_failed,
             "deploy_seconds": round(self.deploy_seconds, 1),
             "load_1min_start_end": list(self.load),
+            "cpu_stolen_by_hypervisor": self.stolen,
             "log": self.log,
             "failure": self.failure,
         }
@@ -352,10 +357,11 @@ def bench_one(
     }
     print(f"== {label}: upgrade under steady traffic ({run.settings} settings)", flush=True)
     with fleet.traffic() as stats:
-        began, load = time.monotonic(), os.getloadavg()[0]
+        began, load, cpu = time.monotonic(), os.getloadavg()[0], cpu_times()
         upgrade = fleet.playbook("playbooks/upgrade.yml", extra_vars=extra_vars, env=env, timeout=3600)
         run.wall = time.monotonic() - began
         run.load = (round(load, 1), round(os.getloadavg()[0], 1))
+        run.stolen = machine_busy(cpu, cpu_times())["steal"]
     run.ok = upgrade.ok
     if not upgrade.ok:
         run.failure = f"the upgrade failed ({first_failure(str(upgrade.log))}); {resources()}"
@@ -397,8 +403,9 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
         "installs their release at once.",
         "",
         "| run | API hosts | settings | result | wall | floor | wall/floor | task-host results | controller s per task-host "
-        "| API host overhead, median (max) | in window | plan.yml estimate | failed requests | load start/end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| API host overhead, median (max) | in window | plan.yml estimate | failed requests | load start/end "
+        "| taken by the hypervisor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         out.append(
@@ -407,7 +414,7 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
             f"| {r.controller_per_task_host if r.controller_per_task_host is not None else '-'} "
             f"| {seconds(r.host_overhead)}{f' ({max(r.host_overheads):.1f} s)' if r.host_overhead is not None else ''} "
             f"| {seconds(r.in_window)} | {seconds(r.estimate)}{estimate_ratio(r)} | {r.requests_failed} "
-            f"| {r.load[0]} / {r.load[1]} |"
+            f"| {r.load[0]} / {r.load[1]} | {r.stolen:.0%} |"
         )
     out += ["", "Floor by kind of wait (seconds):", ""]
     kinds = list(WAITS)
@@ -418,7 +425,8 @@ def markdown(runs: list[Run], started: str, machine: str) -> str:
     out += [
         "",
         "Each wait is timed as Ansible waited it, polls included: slower connections make it longer",
-        "(the stock run's floor). The machine may be shared: the load columns say how busy it was.",
+        "(the stock run's floor). The machine may be shared: the load columns say how busy it was, and",
+        "the last how much of its CPUs' time its hypervisor took for others (steal) during the upgrade.",
         "",
     ]
     for stock in (r for r in runs if r.settings == "stock" and r.ok):
