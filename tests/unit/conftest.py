@@ -20,12 +20,95 @@ sys.path.insert(0, str(ROOT / ".collections"))
 MODULE_TEST_CFG = Path(__file__).with_name("ansible-module-tests.cfg")
 
 
+class _ForkServer:
+    """One tests/unit/ansible_forkserver.py process, serving the runs of one set of ANSIBLE_*
+    settings, one run at a time."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import atexit
+        import subprocess
+        import threading
+
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("ansible_forkserver.py"))],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lock = threading.Lock()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """End the server (its standard input closed) and wait for it."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+    def run(self, program: str, args: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
+        """The run's exit code, standard output and standard error; the run killed after
+        `timeout` seconds, with every process it started (Ansible's workers start sessions of
+        their own)."""
+        import contextlib
+        import json
+        import os
+        import select
+        import signal
+        import tempfile
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with self.lock, tempfile.TemporaryDirectory() as tmp:
+            out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+            request = {
+                "program": program,
+                "args": args,
+                "cwd": str(ROOT),
+                "env": env,
+                "stdout": out,
+                "stderr": err,
+            }
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            pid = json.loads(self.proc.stdout.readline())["pid"]
+            if not select.select([self.proc.stdout], [], [], timeout)[0]:
+                for stuck in [*_descendants(pid), pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(stuck, signal.SIGKILL)
+            rc = json.loads(self.proc.stdout.readline())["rc"]
+            with open(out) as stdout, open(err) as stderr:
+                return rc, stdout.read(), stderr.read()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by `pid`, their children included (from /proc)."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+_FORK_SERVERS: dict[tuple[tuple[str, str], ...], _ForkServer] = {}
+
+
 def _ansible(program: str, *args: str) -> dict:
     """Run ansible or ansible-playbook on localhost with the collection and these settings; the
-    json callback's report."""
+    json callback's report. The run is the program's own entry point, in a process forked from
+    one that imported ansible-core already (tests/unit/ansible_forkserver.py)."""
     import json
     import os
-    import subprocess
 
     bin_dir = Path(sys.executable).parent
     env = dict(
@@ -35,12 +118,15 @@ def _ansible(program: str, *args: str) -> dict:
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    cmd = [str(bin_dir / program), *args, "-e", f"ansible_python_interpreter={sys.executable}"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    settings = tuple(sorted((k, v) for k, v in env.items() if k.startswith("ANSIBLE_")))
+    if settings not in _FORK_SERVERS:
+        _FORK_SERVERS[settings] = _ForkServer(env)
+    cmd = [*args, "-e", f"ansible_python_interpreter={sys.executable}"]
+    rc, stdout, stderr = _FORK_SERVERS[settings].run(program, cmd, env, timeout=300)
     try:
-        return json.loads(proc.stdout)
+        return json.loads(stdout)
     except ValueError as exc:
-        raise AssertionError(f"no JSON from {program}: {proc.stdout}\n{proc.stderr}") from exc
+        raise AssertionError(f"no JSON from {program} (exit code {rc}): {stdout}\n{stderr}") from exc
 
 
 def run_module(name: str, args: dict, check: bool = False) -> dict:

@@ -1,6 +1,6 @@
 """The test suite's own tooling: the key that the fleet images are saved under, the lanes
-that run the end-to-end files, the timings `make test` prints at its end, and the modules kept
-from one run for the next."""
+that run the end-to-end files, the timings `make test` prints at its end, the modules kept
+from one run for the next, and the fork server the unit tests run Ansible from."""
 
 from __future__ import annotations
 
@@ -466,3 +466,53 @@ def test_the_modules_are_kept_under_a_key_of_the_collections_modules(tmp_path: P
     (tmp_path / "kept" / "old").mkdir()
     assert module_cache.prune(tmp_path / "kept", key) == ["old"]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
+
+
+def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_code(tmp_path: Path) -> None:
+    """tests/unit/ansible_forkserver.py: a run gets its own environment and the program's exit
+    code and output; a run past its time is killed with every process it started, and the server goes on."""
+    from unit import conftest
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(conftest.MODULE_TEST_CFG), FORKSERVER_PROBE="seen")
+    server = conftest._ForkServer(env)
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text(
+        json.dumps(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"ansible.builtin.debug": {"msg": "probe={{ lookup('env', 'FORKSERVER_PROBE') }}"}},
+                        {
+                            "ansible.builtin.fail": {"msg": "failed on purpose"},
+                            "when": "fail | default(false)",
+                        },
+                        {"ansible.builtin.command": "sleep 60", "when": "hang | default(false)"},
+                    ],
+                }
+            ]
+        )
+    )
+    run = [
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+    ]
+    try:
+        rc, out, _ = server.run("ansible-playbook", run, env, timeout=120)
+        assert rc == 0 and "probe=seen" in out
+        rc, out, _ = server.run("ansible-playbook", [*run, "-e", '{"fail": true}'], env, timeout=120)
+        assert rc == 2 and "failed on purpose" in out
+        started = time.monotonic()
+        rc, _, _ = server.run("ansible-playbook", [*run, "-e", '{"hang": true}'], env, timeout=5)
+        assert rc == -signal.SIGKILL and time.monotonic() - started < 30
+        assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 1
+        rc, out, _ = server.run("ansible-playbook", run, env, timeout=120)
+        assert rc == 0 and "probe=seen" in out
+    finally:
+        server.close()
