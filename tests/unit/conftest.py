@@ -84,14 +84,13 @@ def _descendants(pid: int) -> list[int]:
     """The processes started by `pid`, their children included (from /proc)."""
     import os
 
+    from ansible_collections.intelgraph.ops.plugins.module_utils._proc import stat_fields
+
     children: dict[int, list[int]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+        fields = stat_fields(entry)  # the parent's pid is the field after the state
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry))
     found, queue = [], [pid]
     while queue:
         for child in children.get(queue.pop(), []):
