@@ -26,10 +26,21 @@ deps: host-deps venv collections ## install everything (Debian packages, podman 
 host-deps:
 	@bash sandbox/setup-host.sh
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.zipimport-cache
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+# The modules a playbook runs on localhost import their payload from a zip with the venv's Python,
+# which compiles it afresh each time: the sandbox hosts' compiled-code cache, in the venv as well
+# (sandbox/image/zipimport_cache.py), kept under .sandbox/.
+ZIPIMPORT_CACHE_DIR := $(CURDIR)/.sandbox/zipimport-cache
+$(VENV)/.zipimport-cache: sandbox/image/zipimport_cache.py $(VENV)/.installed
+	site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	install -m 0644 $< "$$site/intelgraph_zipimport_cache.py" && \
+	printf 'import intelgraph_zipimport_cache; intelgraph_zipimport_cache.install(%s)\n' "'$(ZIPIMPORT_CACHE_DIR)'" \
+	  >"$$site/intelgraph-zipimport-cache.pth"
 	touch $@
 
 collections: .collections/ansible_collections/intelgraph/ops

@@ -1,4 +1,4 @@
-"""A compiled-code cache for Python modules imported from zip archives, on sandbox hosts.
+"""A compiled-code cache for Python modules imported from zip archives, on sandbox hosts and the sandbox controller.
 
 Each Ansible module run sends the module and the ``ansible.module_utils`` it needs as a zip,
 which the host's Python imports with ``zipimport``. ``zipimport`` compiles every file of it
@@ -8,6 +8,10 @@ test machine's two cores with the controller. The host image installs this modul
 ``.pth`` file that calls ``install()`` (``build.sh``): it keeps each compiled file under ``CACHE_DIR``, keyed by the
 Python version and the file's source, and loads it from there the next time the same source
 is imported. The code that runs is the code that was sent; only its compilation is reused.
+
+The sandbox controller's venv (``make venv``) installs it as well, with its cache under the checkout's
+``.sandbox/``: the modules a playbook runs on localhost (the run ledger's copy, the window, the report)
+import their payload the same way, with the venv's Python.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ def cached_compile_source(pathname: str, source: bytes) -> types.CodeType:
     return code
 
 
-def install() -> None:
-    """Put the cache in zipimport's compile step: the .pth file calls this at every interpreter start."""
+def install(cache_dir: str = "") -> None:
+    """Put the cache in zipimport's compile step: the .pth file calls this at every interpreter start,
+    with the directory to keep it in where that is not CACHE_DIR (the sandbox controller's venv)."""
+    global CACHE_DIR  # read at each compile (a test sets it as well)
+    if cache_dir:
+        CACHE_DIR = cache_dir
     zipimport._compile_source = cached_compile_source  # type: ignore[attr-defined]

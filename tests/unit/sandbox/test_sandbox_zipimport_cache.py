@@ -26,13 +26,21 @@ def _zip(path: Path, source: bytes) -> Path:
     return path
 
 
-def _run(archive: Path, cache_dir: Path, call: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    archive: Path, cache_dir: Path, call: str, *, as_venv: bool = False
+) -> subprocess.CompletedProcess[str]:
+    # The host image's .pth calls install(), which keeps the cache in CACHE_DIR (set here to a
+    # directory of the test's); the sandbox controller's venv's passes its directory (Makefile).
+    installed = (
+        f"cache.install({str(cache_dir)!r})"
+        if as_venv
+        else f"cache.CACHE_DIR = {str(cache_dir)!r}; cache.install()"
+    )
     program = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('intelgraph_zipimport_cache', {str(CACHE)!r})\n"
         "cache = importlib.util.module_from_spec(spec); spec.loader.exec_module(cache)\n"
-        f"cache.CACHE_DIR = {str(cache_dir)!r}\n"
-        "cache.install()\n"
+        f"{installed}\n"
         f"sys.path.insert(0, {str(archive)!r})\n"
         "import payload_mod\n"
         f"print(payload_mod.{call}())\n"
@@ -84,3 +92,14 @@ def test_a_cache_it_cannot_use_leaves_the_import_as_it_was(tmp_path: Path, damag
             kept.write_bytes(b"\x00not marshal data")
     run = _run(_zip(tmp_path / "two.zip", SOURCE), cache_dir, "answer")
     assert (run.returncode, run.stdout, run.stderr) == (0, "1\n", "")
+
+
+def test_the_venv_s_install_keeps_the_cache_in_the_directory_it_names(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "sandbox" / "zipimport-cache"
+    first = _run(_zip(tmp_path / "one.zip", SOURCE), cache_dir, "answer", as_venv=True)
+    assert (first.returncode, first.stdout) == (0, "1\n"), first.stderr
+    kept = list(cache_dir.iterdir())
+    assert len(kept) == 1
+    kept[0].write_bytes(marshal.dumps(compile("def answer():\n    return 4\n", "elsewhere.py", "exec")))
+    second = _run(_zip(tmp_path / "two.zip", SOURCE), cache_dir, "answer", as_venv=True)
+    assert (second.returncode, second.stdout) == (0, "4\n"), second.stderr
