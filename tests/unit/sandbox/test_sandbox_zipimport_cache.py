@@ -45,8 +45,9 @@ def _run(
         "import payload_mod\n"
         f"print(payload_mod.{call}())\n"
     )
+    # -S: not the site packages, whose .pth (the sandbox venv's) would install its own cache first.
     return subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-S", "-c", program], capture_output=True, text=True, timeout=60, check=False
     )
 
 
