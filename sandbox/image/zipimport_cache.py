@@ -16,7 +16,6 @@ import their payload the same way, with the venv's Python.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
@@ -29,6 +28,10 @@ _compile_source = zipimport._compile_source  # type: ignore[attr-defined]
 
 
 def _key(source: bytes) -> str:
+    # Imported at the first compile, not at every interpreter start the .pth file makes (about 2 ms,
+    # most of it OpenSSL's): most Python processes import nothing from a zip.
+    import hashlib
+
     return hashlib.sha256(sys.version.encode() + b"\0" + source).hexdigest()
 
 
