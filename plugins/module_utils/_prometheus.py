@@ -92,6 +92,17 @@ def instant(
     ]
 
 
+def millis(seconds: float) -> int:
+    """Seconds as whole milliseconds, Prometheus' resolution for times and steps."""
+    return round(seconds * 1000)
+
+
+def rfc3339(ms: int) -> str:
+    """A time in milliseconds as Prometheus reads it exactly (RFC 3339, UTC)."""
+    whole, frac = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{frac:03d}Z"
+
+
 def query_range(
     base_url: str,
     query: str,
@@ -101,8 +112,16 @@ def query_range(
     timeout: float = 10.0,
     tls: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """A range query: [{"metric": {labels}, "values": [[time, float], ...]}, ...]."""
-    params = {"query": query, "start": start, "end": end, "step": step}
+    """A range query: [{"metric": {labels}, "values": [[time, float], ...]}, ...]. The range and
+    step go to the millisecond, as RFC 3339 times and a step in milliseconds: Prometheus cuts a
+    step given in seconds to whole nanoseconds, then milliseconds (2.058 s becomes 2.057 s), and
+    its points would drift off the grid range_points() puts them on."""
+    params = {
+        "query": query,
+        "start": rfc3339(millis(start)),
+        "end": rfc3339(millis(end)),
+        "step": f"{millis(step)}ms",
+    }
     data = api_get(base_url, "/api/v1/query_range", params, timeout, tls)
     return [
         {
@@ -120,18 +139,21 @@ def range_step(start: float, end: float, points: int = 120, least: float = 1.0) 
 
 def range_points(result: list[dict[str, Any]], start: float, end: float, step: float) -> list[list[Any]]:
     """The points of a one-series range result on the query's own grid (start, start + step, ...
-    up to end): [time, value], the value None where Prometheus has none (no sample, or NaN as from
-    a histogram without observations), so a gap stays a gap. A query with several series is
-    read by its highest value at each time (the worst, for the gates' latencies and rates)."""
-    grid = [start + index * step for index in range(int((end - start) // step) + 1)]
-    found: dict[float, float] = {}
+    up to end, to the millisecond): [time, value], the value None where Prometheus has none (no
+    sample, or NaN as from a histogram without observations), so a gap stays a gap. A sample is
+    put on the grid's nearest time, so a backend that aligns its steps otherwise still lands on
+    it; one outside the range is left out. A query with several series is read by its highest
+    value at each time (the worst, for the gates' latencies and rates)."""
+    first, step_ms = millis(start), millis(step)
+    count = (millis(end) - first) // step_ms + 1
+    found: dict[int, float] = {}
     for series in result:
         for ts, value in series.get("values", []):
-            if math.isnan(value) or math.isinf(value):
+            index = round((millis(float(ts)) - first) / step_ms)
+            if math.isnan(value) or math.isinf(value) or not 0 <= index < count:
                 continue
-            key = round(float(ts), 3)
-            found[key] = max(value, found.get(key, value))
-    return [[round(ts, 3), found.get(round(ts, 3))] for ts in grid]
+            found[index] = max(value, found.get(index, value))
+    return [[(first + index * step_ms) / 1000, found.get(index)] for index in range(count)]
 
 
 def to_float(value: str) -> float:

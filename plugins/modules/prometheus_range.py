@@ -14,7 +14,8 @@ description:
     A query with several series is read by its highest value at each time.
   - A query Prometheus cannot answer (it is unreachable, or refuses the query) is returned with an
     C(error) and no value, rather than failing the task, so that the report that draws the series
-    shows the gap and says why. The module fails only on a range it cannot read (O(end) not after O(start)).
+    shows the gap and says why. The module fails only on a range it cannot read (O(end) not after
+    O(start), or a step under a millisecond).
   - Changes nothing.
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
@@ -35,7 +36,7 @@ options:
     type: float
     required: true
   step:
-    description: Seconds between two points; by default about 120 points over the range, at least one a second.
+    description: Seconds between two points, to the millisecond; by default about 120 points over the range, at least one a second.
     type: float
 """
 
@@ -76,6 +77,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.intelgraph.ops.plugins.module_utils._prometheus import (
     PrometheusError,
+    millis,
     prometheus_argument_spec,
     query_range,
     range_points,
@@ -98,8 +100,8 @@ def main() -> None:
     if end <= start:
         module.fail_json(msg=f"end ({end}) must come after start ({start}): give the range to read.")
     step = params["step"] or range_step(start, end)
-    if step <= 0:
-        module.fail_json(msg=f"step must be more than 0 seconds, got {step}.")
+    if millis(step) < 1:
+        module.fail_json(msg=f"step must be at least a millisecond (0.001 s), got {step}.")
     series: dict[str, Any] = {}
     for name, query in params["queries"].items():
         try:
