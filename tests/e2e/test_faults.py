@@ -147,9 +147,8 @@ def test_window_out_before_rollout_and_postgresql_down_at_migrate_then_a_rerun_c
         )
         recovered_at = time.time()
         # The events held back by the outage are consumed first (late, so slow end to end); then
-        # they and the outage's requests leave Prometheus's rates, a minute after them (asked once
-        # a scrape interval, 5 s). Gates met before the backlog was consumed failed the rerun's
-        # validation on ingest_p95.
+        # they and the outage's requests leave Prometheus's rates, a minute after them (asked every
+        # 5 s). Gates met before the backlog was consumed failed the rerun's validation on ingest_p95.
         fleet.wait_ingest_settled()
         wait_until(lambda: not slo_gates_missed(fleet), 300, "the SLO gates to be met again", every=5)
 

@@ -116,7 +116,8 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
     assert "It was not switched and still runs its previous release (be_api/api2: lb1 UP)" in text
     assert "It was switched to" not in text and "kept out of the load balancers" not in text
     assert len(samples_during_bad) > 20
-    assert {states["api2"] for states in samples_during_bad} == {"UP"}
+    # In service as HAProxy has it: UP, or "UP 1/2" after a health check a loaded host answered late.
+    assert all("api2" in in_service(states) for states in samples_during_bad), samples_during_bad
     assert states_after_bad == dict.fromkeys(api, "UP")
     assert versions_after_bad == {
         "api1": TARGET,
