@@ -137,7 +137,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
         # Keys with a time to live (the traffic's cache entries) may expire before the snapshot.
         keys_before = {key for key in redis_dump(cache) if cache.ttl(key) == -1}
 
-        with fleet.traffic(*with_secrets) as stats, webhook_receiver() as receiver:
+        with fleet.traffic() as stats, webhook_receiver() as receiver:
             wait_until(lambda: sees_traffic(fleet), 180, "Prometheus to see the traffic")
             busy = fleet.playbook(
                 "playbooks/precheck.yml", *with_secrets, extra_vars={"intelgraph_traffic_max_rps": 0.5}
@@ -301,7 +301,7 @@ def test_upgrade_with_secrets_writes_none_hardens_the_fleet_and_captures_the_res
 
         # The same inputs once more: every env file already holds them, so nothing changes anywhere.
         # Under traffic again: the run's validation judges the SLO gates on what Prometheus sees.
-        with fleet.traffic(*with_secrets):
+        with fleet.traffic():
             wait_until(lambda: sees_traffic(fleet), 180, "Prometheus to see the traffic")
             again = fleet.playbook("playbooks/upgrade.yml", *with_secrets, extra_vars=inputs)
         assert again.ok, f"second upgrade failed, see {again.log}"
