@@ -646,7 +646,18 @@ class Fleet:
         its primary, PostgreSQL taking connections, HAProxy with every API host UP, Prometheus
         with a scrape of every API and ingest host in the last 10 s. Empty when all do."""
         api, ingest = self.groups["api"], self.groups["ingest"]
-        scraped = 'count(time() - timestamp(up{job=~"intelgraph-.*"} == 1) < 10)'
+        # This fleet's own targets, up at their last scrape, and that scrape in the last 10 s:
+        # timestamp() of a selector is its sample's time (of an expression, the query's), and a
+        # fleet started from another fleet's images keeps that fleet's series for 5 minutes.
+        targets = "|".join(
+            f"{self.address(h)}:{PORTS[kind]}".replace(".", "[.]")
+            for kind in PORTS
+            for h in self.groups[kind]
+        )
+        scraped = (
+            f'count(up{{instance=~"{targets}"}} == 1'
+            f' and on(instance) time() - timestamp(up{{instance=~"{targets}"}}) < 10)'
+        )
 
         def redis_linked(host: str) -> dict[str, Any]:
             info = self.redis(host).info("replication")
