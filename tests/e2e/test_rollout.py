@@ -175,7 +175,7 @@ def test_bad_release_host_that_does_not_come_back_and_queue_that_cannot_drain_st
 def test_a_canary_slower_than_the_hosts_on_the_previous_release_stops_the_rollout(deployed: Fleet) -> None:
     fleet = deployed
     api = fleet.groups["api"]
-    # The 24.1.0 build answers 0.3 s late on the host SANDBOX_SLOW_HOST names (a sandbox-only
+    # The 24.1.0 build answers 1 s late on the host SANDBOX_SLOW_HOST names (a sandbox-only
     # setting), here the canary api1; the target's own settings are kept.
     slow = {
         "intelgraph_target_settings": {
@@ -201,19 +201,19 @@ def test_a_canary_slower_than_the_hosts_on_the_previous_release_stops_the_rollou
         states_after_fixed = fleet.haproxy_states()
 
     # 1. The canary api1 moved, was held and compared with api2 and api3, still on 24.0.0: its read
-    #    and write p95 are above 0.3 s, theirs far under it. The run stopped there naming the metric
+    #    and write p95 are above 1 s, theirs far under it. The run stopped there naming the metric
     #    and both values; api1 was taken out of the load balancer, the others were never touched.
     assert not judged.ok
     text = said(judged)
     stopped = re.search(
         r"The canary analysis stopped the rollout after the canary batch \(api1\): "
         r"read_p95 on the canary \(api1\) was ([0-9.]+) s, ([0-9.]+) times the ([0-9.]+) s "
-        r"(?:\(counted as 0.15 s\) )?of the hosts on the previous release \(api2, api3\): "
+        r"(?:\(counted as 0.5 s\) )?of the hosts on the previous release \(api2, api3\): "
         r"more than rollout_canary_max_ratio \(1.5\)",
         text,
     )
     assert stopped, judged.output[-4000:]
-    assert float(stopped.group(1)) >= 0.3 and float(stopped.group(2)) > 1.5
+    assert float(stopped.group(1)) >= 1.0 and float(stopped.group(2)) > 1.5
     assert "write_p95 on the canary (api1) was" in text
     assert f"api1 runs {TARGET} out of every load balancer; api2, api3 stay on {PREVIOUS} and serve." in text
     assert versions_after_judged == {
@@ -234,7 +234,7 @@ def test_a_canary_slower_than_the_hosts_on_the_previous_release_stops_the_rollou
     assert {m["status"] for m in measured.values()} >= {"fail"}
     for name in ("read_p95", "write_p95"):
         assert measured[name]["status"] == "fail", measured[name]
-        assert measured[name]["canary"] >= 0.3 > measured[name]["baseline"], measured[name]
+        assert measured[name]["canary"] >= 1.0 > measured[name]["baseline"], measured[name]
     assert measured["error_rate"]["status"] == "pass", measured["error_rate"]
 
     # 2. The rerun judged the canary again, now as good as the others, and moved every host.
@@ -244,7 +244,7 @@ def test_a_canary_slower_than_the_hosts_on_the_previous_release_stops_the_rollou
     report = json.loads((fleet.reports / TARGET / "release-report.json").read_text())
     assert report["canary"]["passed"] is True and report["canary"]["canary"] == ["api1"]
     assert [m["status"] for m in report["canary"]["metrics"]] == ["pass", "pass", "pass"]
-    assert all(m["canary"] < 0.3 for m in report["canary"]["metrics"] if m["name"].endswith("_p95"))
+    assert all(m["canary"] < 1.0 for m in report["canary"]["metrics"] if m["name"].endswith("_p95"))
     markdown = (fleet.reports / TARGET / "release-report.md").read_text()
     assert "## Canary analysis" in markdown and "(api2, api3): **passed**." in markdown
 

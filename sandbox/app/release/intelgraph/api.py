@@ -197,7 +197,7 @@ class ApiMetrics:
         self.traces_sampled = r.counter("intelgraph_traces_sampled_total", "Requests selected for tracing.")
 
 
-SLOW_HOST_SECONDS = 0.3
+SLOW_HOST_SECONDS = 1.0
 """How much later the API answers on the host SANDBOX_SLOW_HOST names."""
 
 
