@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -475,6 +476,8 @@ def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_co
 
     env = dict(os.environ, ANSIBLE_CONFIG=str(conftest.MODULE_TEST_CFG), FORKSERVER_PROBE="seen")
     server = conftest._ForkServer(env)
+    # A sleep no other process on the machine runs (the fleets' hosts' processes are visible here too).
+    hang = f"60.{random.randrange(10**8):08d}"
     playbook = tmp_path / "probe.yml"
     playbook.write_text(
         json.dumps(
@@ -488,7 +491,7 @@ def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_co
                             "ansible.builtin.fail": {"msg": "failed on purpose"},
                             "when": "fail | default(false)",
                         },
-                        {"ansible.builtin.command": "sleep 60", "when": "hang | default(false)"},
+                        {"ansible.builtin.command": f"sleep {hang}", "when": "hang | default(false)"},
                     ],
                 }
             ]
@@ -511,7 +514,7 @@ def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_co
         started = time.monotonic()
         rc, _, _ = server.run("ansible-playbook", [*run, "-e", '{"hang": true}'], env, timeout=5)
         assert rc == -signal.SIGKILL and time.monotonic() - started < 30
-        assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).returncode == 1
+        assert subprocess.run(["pgrep", "-f", f"sleep {hang}"], capture_output=True).returncode == 1
         rc, out, _ = server.run("ansible-playbook", run, env, timeout=120)
         assert rc == 0 and "probe=seen" in out
     finally:
