@@ -20,6 +20,7 @@ import json
 import os
 import pwd
 import stat
+import time
 import urllib.error
 from typing import Any
 
@@ -30,6 +31,8 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._redact import reda
 
 # The only status that counts as an answer, as uri's status_code default.
 ANSWERED = 200
+# How often a wait for a service to be ready asks again.
+POLL_SECONDS = 0.1
 
 
 class ExamineError(Exception):
@@ -75,6 +78,40 @@ def version_answer(url: str, timeout: float) -> dict[str, Any]:
     if status == ANSWERED:
         answered["version"] = reported_version(body)
     return answered
+
+
+def readiness(url: str, timeout: float, wait: float) -> dict[str, Any]:
+    """The answer of url; while it is not ready, asked again every POLL_SECONDS until wait seconds
+    have passed (the last time at the end of the wait)."""
+    deadline = time.monotonic() + wait
+    while True:
+        answer = version_answer(url, timeout)
+        remaining = deadline - time.monotonic()
+        if answer["status"] == ANSWERED or remaining <= 0:
+            return answer
+        time.sleep(min(POLL_SECONDS, remaining))
+
+
+def ready_on(
+    url: str, version_url: str, version: str | None, timeout: float, wait: float
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Whether the service is ready on the release expected: its readiness answer (asked again while
+    it is not ready, for wait seconds), its /version answer once it is ready (else {}), and what is
+    wrong, "" when nothing is: the readiness or version answer's message, or the other release it
+    runs (any will do when version is None)."""
+    ready = readiness(url, timeout, wait)
+    if ready["status"] != ANSWERED:
+        return ready, {}, ready["msg"]
+    service = version_answer(version_url, timeout)
+    if service["status"] != ANSWERED:
+        return ready, service, service["msg"]
+    if version is not None and service["version"] != version:
+        return (
+            ready,
+            service,
+            f"{service['url']} answers release {service['version']}, not {version}, though it is ready.",
+        )
+    return ready, service, ""
 
 
 def with_status(answer: dict[str, Any], status: int, msg: str) -> dict[str, Any]:

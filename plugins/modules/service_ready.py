@@ -92,29 +92,9 @@ service:
   sample: {"url": "http://127.0.0.1:8080/version", "status": 200, "version": "24.1.0", "msg": "OK (37 bytes)"}
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.intelgraph.ops.plugins.module_utils._service_info import (
-    ANSWERED,
-    version_answer,
-)
+from ansible_collections.intelgraph.ops.plugins.module_utils._service_info import ready_on
 from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
-
-# How often a try with a wait asks again.
-POLL_SECONDS = 0.1
-
-
-def readiness(url: str, timeout: float, wait: float) -> dict:
-    """The answer of url; while it is not ready, asked again every POLL_SECONDS until wait seconds
-    have passed (the last time at the end of the wait)."""
-    deadline = time.monotonic() + wait
-    while True:
-        answer = version_answer(url, timeout)
-        remaining = deadline - time.monotonic()
-        if answer["status"] == ANSWERED or remaining <= 0:
-            return answer
-        time.sleep(min(POLL_SECONDS, remaining))
 
 
 def main() -> None:
@@ -134,19 +114,12 @@ def main() -> None:
         module.fail_json(msg=f"Bad timeout: {errors[0]}.")
     if not 0 <= params["wait"] <= 3600:
         module.fail_json(msg=f"Bad wait: {params['wait']} is not between 0 and 3600 seconds.")
-    ready = readiness(params["url"], params["timeout"], params["wait"])
-    result = {"changed": False, "ready": ready, "service": {}}
-    if ready["status"] != ANSWERED:
-        module.fail_json(msg=ready["msg"], **result)
-    service = result["service"] = version_answer(params["version_url"], params["timeout"])
-    if service["status"] != ANSWERED:
-        module.fail_json(msg=service["msg"], **result)
-    expected = params["version"]
-    if expected is not None and service["version"] != expected:
-        module.fail_json(
-            msg=f"{service['url']} answers release {service['version']}, not {expected}, though it is ready.",
-            **result,
-        )
+    ready, service, problem = ready_on(
+        params["url"], params["version_url"], params["version"], params["timeout"], params["wait"]
+    )
+    result = {"changed": False, "ready": ready, "service": service}
+    if problem:
+        module.fail_json(msg=problem, **result)
     module.exit_json(**result)
 
 

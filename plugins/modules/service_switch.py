@@ -14,8 +14,14 @@ description:
     C(0644)) when it differs, then reloads systemd. Points the release link O(link) at O(release) when it
     points elsewhere (a new link renamed over the old one, so the link is never missing). Enables the unit
     when it is not. Restarts the service, or starts it when it is not running (see O(restart)).
-  - It does not install the release (M(intelgraph.ops.release_install) does) and does not wait for the
-    service to be ready (M(intelgraph.ops.service_ready) does, one try a task, so that each wait shows).
+  - >-
+    With O(ready_url), it then asks the service whether it is ready, on the release O(version), in the same
+    run: again every 0.1 s while it is not, for O(ready_wait) seconds at most, as
+    M(intelgraph.ops.service_ready) does. A service found ready on another release fails the run at once; one
+    not ready by then is not a failure (RV(ready) says what it answered), and a task of its own waits for it,
+    M(intelgraph.ops.service_ready) with C(until), one try at a time, so that a longer wait shows. A service
+    that is ready within O(ready_wait) costs no module run more.
+  - It does not install the release (M(intelgraph.ops.release_install) does).
 version_added: 1.0.0
 author: IntelGraph SRE (@intelgraph)
 attributes:
@@ -56,6 +62,26 @@ options:
     description: Whether the service's settings or secrets were changed by this run (a restart is due).
     type: bool
     default: false
+  ready_url:
+    description:
+      - The service's readiness URL (status 200 is ready), asked once the service is switched and started. Not
+        asked in check mode, where nothing is started.
+      - Without it, the service is not asked.
+    type: str
+  version_url:
+    description: The URL answering a JSON object with the release the service runs, in the key C(version).
+    type: str
+  version:
+    description: The release the service must run once ready; without it any release will do.
+    type: str
+  ready_wait:
+    description: Seconds to keep asking O(ready_url), every 0.1 s, while the service is not ready (0 to 60).
+    type: float
+    default: 3
+  timeout:
+    description: Seconds to wait for each answer of the service (more than 0).
+    type: float
+    default: 2
 seealso:
   - module: ansible.builtin.systemd_service
   - module: ansible.builtin.file
@@ -63,13 +89,31 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Switch the API to 24.1.0 and restart it
+- name: Switch the API to 24.1.0 and restart it, and ask for 3 s at most whether it is ready on 24.1.0
   intelgraph.ops.service_switch:
     name: intelgraph-api
     unit: "{{ lookup('ansible.builtin.template', 'intelgraph.service.j2') }}"
     release: /opt/intelgraph/releases/24.1.0
     link: /opt/intelgraph/current
     restart: always
+    ready_url: http://127.0.0.1:8080/readyz
+    version_url: http://127.0.0.1:8080/version
+    version: 24.1.0
+    ready_wait: 3
+  register: api_switched
+
+- name: Wait until the API answers ready on 24.1.0, one try a second, 120 s at most
+  intelgraph.ops.service_ready:
+    url: http://127.0.0.1:8080/readyz
+    version_url: http://127.0.0.1:8080/version
+    version: 24.1.0
+    timeout: 2
+    wait: 1
+  register: api_ready
+  until: api_ready.ready.status == 200
+  retries: 120
+  delay: 0
+  when: api_switched.ready.status | default(-1) != 200
 """
 
 RETURN = r"""
@@ -90,6 +134,16 @@ service_change:
   returned: always
   type: str
   choices: [restarted, started, none]
+ready:
+  description: What the service answered on O(ready_url), as RV(intelgraph.ops.service_ready#module:ready) says it.
+  returned: with O(ready_url), outside check mode
+  type: dict
+  sample: {"url": "http://127.0.0.1:8080/readyz", "status": 200, "version": null, "msg": "OK (2 bytes)"}
+service:
+  description: What the service answered on O(version_url) once ready, in the same form ({} while it is not ready).
+  returned: with O(ready_url), outside check mode
+  type: dict
+  sample: {"url": "http://127.0.0.1:8080/version", "status": 200, "version": "24.1.0", "msg": "OK (37 bytes)"}
 """
 
 import os
@@ -101,6 +155,8 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._files import (
     read_bytes,
     replace_file,
 )
+from ansible_collections.intelgraph.ops.plugins.module_utils._service_info import ANSWERED, ready_on
+from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -141,11 +197,22 @@ def main() -> None:
             "link": {"type": "path", "required": True},
             "restart": {"type": "str", "choices": ["changed", "always", "never"], "default": "changed"},
             "config_changed": {"type": "bool", "default": False},
+            "ready_url": {"type": "str"},
+            "version_url": {"type": "str"},
+            "version": {"type": "str"},
+            "ready_wait": {"type": "float", "default": 3.0},
+            "timeout": {"type": "float", "default": 2.0},
         },
+        required_by={"ready_url": "version_url"},
         supports_check_mode=True,
     )
     params = module.params
     check = module.check_mode
+    errors = timeout_errors({"timeout": params["timeout"]})
+    if errors:
+        module.fail_json(msg=f"Bad timeout: {errors[0]}.")
+    if not 0 <= params["ready_wait"] <= 60:
+        module.fail_json(msg=f"Bad ready_wait: {params['ready_wait']} is not between 0 and 60 seconds.")
     name, release, link = params["name"], params["release"], params["link"]
     result: dict[str, Any] = {
         "changed": False,
@@ -196,6 +263,18 @@ def main() -> None:
     result["changed"] = any((result["unit_changed"], result["link_changed"], result["enabled"])) or (
         result["service_change"] != "none"
     )
+    if params["ready_url"] and not check:
+        ready, service, problem = ready_on(
+            params["ready_url"],
+            params["version_url"],
+            params["version"],
+            params["timeout"],
+            params["ready_wait"],
+        )
+        result.update(ready=ready, service=service)
+        # Ready on another release, or ready with no release to tell: waiting longer does not change it.
+        if problem and ready["status"] == ANSWERED:
+            module.fail_json(msg=problem, **result)
     module.exit_json(**result)
 
 

@@ -61,7 +61,7 @@ def releases(probe: tuple[Fleet, str]) -> tuple[Fleet, str]:
     return fleet, name
 
 
-def _args(version: str, **overrides: Any) -> dict[str, Any]:
+def _args(version: str, /, **overrides: Any) -> dict[str, Any]:
     return {
         "name": "probe-service",
         "unit": UNIT.format(name="service"),
@@ -143,3 +143,55 @@ def test_a_release_that_is_not_installed_fails_and_leaves_the_link(releases: tup
         == "/opt/probe/releases/9.9.9 is not an installed release: /opt/probe/current was left as it was."
     )
     assert _seen(fleet, name)[0] == "/opt/probe/releases/1.0.0"
+
+
+def test_with_a_ready_url_it_asks_the_started_service_and_fails_only_for_another_release(
+    releases: tuple[Fleet, str],
+) -> None:
+    """The switch asks the service it started whether it is ready, on the release expected: a stand-in
+    that serves /readyz and /version (3.0.0) from its release is found ready in the same run; asked
+    for another release it fails, naming both; a service that does not answer is no failure (a
+    task of its own waits for it), and check mode asks nothing."""
+    fleet, name = releases
+    host = fleet.host(name)
+    www = "/opt/probe/releases/3.0.0/www"
+    host.check_output(
+        f"mkdir -p {www} /opt/probe/releases/3.0.0/bin && printf ok > {www}/readyz"
+        f' && printf \'{{"version": "3.0.0"}}\' > {www}/version'
+        " && printf '#!/bin/sh\\nexec python3 -m http.server 18089 --bind 127.0.0.1 --directory"
+        f" /opt/probe/current/www\\n' > /opt/probe/releases/3.0.0/bin/serve"
+        " && chmod 0755 /opt/probe/releases/3.0.0/bin/serve"
+    )
+    asked = {
+        "ready_url": "http://127.0.0.1:18089/readyz",
+        "version_url": "http://127.0.0.1:18089/version",
+        "ready_wait": 10,
+    }
+
+    ready = _switch(fleet, name, _args("3.0.0", version="3.0.0", **asked))
+    assert ready.get("failed") is not True, ready
+    assert (ready["service_change"], ready["ready"]["status"], ready["service"]["version"]) == (
+        "restarted",
+        200,
+        "3.0.0",
+    )
+
+    other = _switch(fleet, name, _args("3.0.0", version="9.9.9", **asked))
+    assert other["failed"] is True
+    assert (
+        other["msg"] == "http://127.0.0.1:18089/version answers release 3.0.0, not 9.9.9, though it is ready."
+    )
+    assert other["service_change"] == "none"  # running on its release already: not restarted
+
+    mute = _switch(
+        fleet,
+        name,
+        _args("3.0.0", version="3.0.0", ready_url="http://127.0.0.1:18090/readyz",
+              version_url="http://127.0.0.1:18090/version", ready_wait=0.5),
+    )  # fmt: skip
+    assert mute.get("failed") is not True, mute
+    assert (mute["ready"]["status"], mute["service"]) == (-1, {})
+
+    checked = _switch(fleet, name, _args("2.0.0", version="2.0.0", **asked), check=True)
+    assert checked["service_change"] == "restarted" and "ready" not in checked
+    assert _seen(fleet, name)[0] == "/opt/probe/releases/3.0.0"
