@@ -101,19 +101,8 @@ EXAMPLES = r"""
     version: 24.1.0
     ready_wait: 3
   register: api_switched
-
-- name: Wait until the API answers ready on 24.1.0, one try a second, 120 s at most
-  intelgraph.ops.service_ready:
-    url: http://127.0.0.1:8080/readyz
-    version_url: http://127.0.0.1:8080/version
-    version: 24.1.0
-    timeout: 2
-    wait: 1
-  register: api_ready
-  until: api_ready.ready.status == 200
-  retries: 120
-  delay: 0
-  when: api_switched.ready.status | default(-1) != 200
+# A service not ready by then: wait on with intelgraph.ops.service_ready and until, one try a second
+# (its examples), when api_switched.ready.status != 200.
 """
 
 RETURN = r"""
