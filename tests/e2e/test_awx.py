@@ -245,9 +245,13 @@ def test_plan_check_mode_and_the_approved_awx_workflow_rolled_out_under_traffic(
         assert set(plays) <= job.plays(), (job.node, sorted(p for p in job.plays() if p))
         assert job.failures() == [], job.node
     # The upgrade job left the validation and the report to the validate job (upgrade_validate: false).
-    assert upgrade.ran("Start holding the SLO gates") == upgrade.ran("Write the JSON report") == []
     assert (
-        validate.ran("Start holding the SLO gates") == validate.ran("Write the JSON report") == ["localhost"]
+        upgrade.ran("Start holding the SLO gates") == upgrade.ran("Write the JSON and Markdown reports") == []
+    )
+    assert (
+        validate.ran("Start holding the SLO gates")
+        == validate.ran("Write the JSON and Markdown reports")
+        == ["localhost"]
     )
     for job, task in (
         (upgrade, "Run the bootstrap and the migrations under the advisory lock"),

@@ -1,5 +1,6 @@
 """roles/report/templates/release-report.md.j2: the Markdown release report as a ticket shows it,
-rendered by Ansible's template module from report data shaped as a real run's."""
+rendered by Ansible's template lookup, as the report role renders it, from report data shaped as a
+real run's."""
 
 from __future__ import annotations
 
@@ -191,10 +192,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tasks = [
         {
             "name": name,
-            "ansible.builtin.template": {
-                "src": str(TEMPLATE),
-                "dest": str(work / f"{name}.md"),
-                "mode": "0600",
+            # As the report role renders it (vars/main.yml, __report_files) and writes it.
+            "intelgraph.ops.write_files": {
+                "path": str(work),
+                "files": {f"{name}.md": f"{{{{ lookup('ansible.builtin.template', '{TEMPLATE}') }}}}"},
             },
             "vars": {"report_data": data, "report_release_note": str(NOTE)},
         }
