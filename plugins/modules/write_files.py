@@ -148,7 +148,7 @@ def main() -> None:
         made = directories_to_make(path)
         written.extend(f"{directory}/" for directory in made)
         if not made and stat.S_IMODE(os.stat(path).st_mode) != directory_mode:
-            written.append(f"{path}/")
+            written.append(f"{os.path.abspath(path)}/")
         if not module.check_mode:
             for directory in made:
                 os.mkdir(directory, directory_mode)
