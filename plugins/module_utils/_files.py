@@ -42,6 +42,24 @@ def replace_file(path: str, content: bytes, mode: int, owner: tuple[int, int] | 
         raise
 
 
+def put_file(path: str, content: bytes, mode: int, current: bytes | None) -> None:
+    """Make path hold content with mode, where it holds current now (read_bytes): only its mode set
+    when the content is the same, else written whole (replace_file). OSError when it cannot be."""
+    if current == content:
+        os.chmod(path, mode)
+    else:
+        replace_file(path, content, mode)
+
+
+def parse_mode(text: str) -> int | None:
+    """A file mode given as an octal string ("0640"), or None when it is not one (0 to 07777)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        return None
+    return mode if 0 <= mode <= 0o7777 else None
+
+
 def read_bytes(path: str) -> bytes | None:
     """The file's content, or None when there is none. OSError when it cannot be read."""
     try:

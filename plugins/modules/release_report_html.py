@@ -96,7 +96,7 @@ bars:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.intelgraph.ops.plugins.module_utils._files import read_bytes, replace_file
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import parse_mode, put_file, read_bytes
 from ansible_collections.intelgraph.ops.plugins.module_utils._report_html import (
     HAS_MARKDOWN_IT,
     HAS_MATPLOTLIB,
@@ -120,11 +120,8 @@ def main() -> None:
     if not HAS_MARKDOWN_IT:
         module.fail_json(msg=missing_required_lib("markdown-it-py"), exception=MARKDOWN_IT_IMPORT_ERROR)
     dest = module.params["dest"]
-    try:
-        mode = int(module.params["mode"], 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o7777:
+    mode = parse_mode(module.params["mode"])
+    if mode is None:
         module.fail_json(
             msg=f'mode {module.params["mode"]!r} is not an octal file mode; give one such as "0640".'
         )
@@ -148,10 +145,7 @@ def main() -> None:
     result["changed"] = True
     if not module.check_mode:
         try:
-            if current == content:
-                os.chmod(dest, mode)
-            else:
-                replace_file(dest, content, mode)
+            put_file(dest, content, mode, current)
         except OSError as exc:
             module.fail_json(
                 msg=f"Cannot write the report to {dest}: {exc}. Check the directory's permissions.", **result

@@ -89,18 +89,16 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.intelgraph.ops.plugins.module_utils._files import read_bytes, replace_file
+from ansible_collections.intelgraph.ops.plugins.module_utils._files import parse_mode, put_file, read_bytes
 
 
 def octal_mode(module: AnsibleModule, name: str) -> int:
     """The option's octal mode, or the module failed naming the option and its value."""
-    text = module.params[name]
-    try:
-        mode = int(text, 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o7777:
-        module.fail_json(msg=f'{name} {text!r} is not an octal file mode; give one such as "0600".')
+    mode = parse_mode(module.params[name])
+    if mode is None:
+        module.fail_json(
+            msg=f'{name} {module.params[name]!r} is not an octal file mode; give one such as "0600".'
+        )
     return mode
 
 
@@ -162,12 +160,8 @@ def main() -> None:
             if current == content and stat.S_IMODE(os.stat(target).st_mode) == mode:
                 continue
             written.append(name)
-            if module.check_mode:
-                continue
-            if current == content:
-                os.chmod(target, mode)
-            else:
-                replace_file(target, content, mode)
+            if not module.check_mode:
+                put_file(target, content, mode, current)
     except OSError as exc:
         result["changed"] = bool(written)
         module.fail_json(msg=f"Cannot write the files into {path}: {exc}. Check its permissions.", **result)
