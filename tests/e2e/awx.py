@@ -32,8 +32,9 @@ from typing import Any
 import ansible_runner
 import jinja2
 import yaml
+from process_tree import kill_tree
 
-from sandbox import BIN, ROOT, Controller, Fleet, PlaybookRun, kill_process_tree
+from sandbox import BIN, ROOT, Controller, Fleet, PlaybookRun
 
 SETTINGS = ROOT / "awx/settings.yml"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -358,4 +359,4 @@ class AWX:
             assert time.monotonic() < deadline, "the job's ansible-playbook never started"
             time.sleep(0.1)
         pid = int(pidfile.read_text())
-        kill_process_tree(pid)
+        kill_tree(pid)

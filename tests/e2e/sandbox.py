@@ -318,24 +318,6 @@ INSTALLED_FORKS = 25
 HERE = Controller()
 
 
-def kill_process_tree(pid: int) -> None:
-    """SIGKILL a process's group and the groups of its children (ansible-playbook's workers run in
-    groups of their own), as a lost controller: nothing of the run gets to clean up."""
-    groups = set()
-    with contextlib.suppress(ProcessLookupError):
-        groups.add(os.getpgid(pid))
-    listing = subprocess.run(
-        ["ps", "-eo", "pid=,ppid=,pgid="], capture_output=True, text=True, check=True
-    ).stdout
-    for line in listing.splitlines():
-        _pid, ppid, pgid = (int(f) for f in line.split())
-        if ppid == pid:
-            groups.add(pgid)
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
-
-
 @dataclass
 class Fleet:
     """The sandbox fleet as the tests see it."""

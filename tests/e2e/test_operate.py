@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from checks import SERVICES, assert_served_throughout, canary_moved_and_next_drained, said
+from process_tree import kill_tree
 from test_rollout import PREVIOUS, TARGET
 
-from sandbox import HERE, Controller, Fleet, kill_process_tree
+from sandbox import HERE, Controller, Fleet
 
 
 def kill_controller(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the ansible-playbook of a run and its workers, as a lost controller."""
-    kill_process_tree(proc.pid)
+    kill_tree(proc.pid)
     proc.wait(timeout=60)
 
 

@@ -13,7 +13,9 @@ if not LINK.exists():
     LINK.parent.mkdir(parents=True, exist_ok=True)
     LINK.symlink_to("../../..")
 sys.path.insert(0, str(ROOT / ".collections"))
+sys.path.insert(0, str(ROOT / "tests/support"))
 
+from process_tree import kill_tree  # noqa: E402
 
 # Settings for running modules in unit tests: the project's collections, none of its
 # callbacks (their output would mix with the json callback's).
@@ -50,11 +52,9 @@ class _ForkServer:
         """The run's exit code, standard output and standard error; the run killed after
         `timeout` seconds, with every process it started (Ansible's workers start sessions of
         their own)."""
-        import contextlib
         import json
         import os
         import select
-        import signal
         import tempfile
 
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -72,31 +72,10 @@ class _ForkServer:
             self.proc.stdin.flush()
             pid = json.loads(self.proc.stdout.readline())["pid"]
             if not select.select([self.proc.stdout], [], [], timeout)[0]:
-                for stuck in [*_descendants(pid), pid]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(stuck, signal.SIGKILL)
+                kill_tree(pid)
             rc = json.loads(self.proc.stdout.readline())["rc"]
             with open(out) as stdout, open(err) as stderr:
                 return rc, stdout.read(), stderr.read()
-
-
-def _descendants(pid: int) -> list[int]:
-    """The processes started by `pid`, their children included (from /proc)."""
-    import os
-
-    from ansible_collections.intelgraph.ops.plugins.module_utils._proc import stat_fields
-
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        fields = stat_fields(entry)  # the parent's pid is the field after the state
-        if fields:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 _FORK_SERVERS: dict[tuple[tuple[str, str], ...], _ForkServer] = {}

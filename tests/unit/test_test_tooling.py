@@ -24,6 +24,7 @@ sys.path.insert(0, str(TESTS))
 import lanes  # noqa: E402
 import timings  # noqa: E402
 from callback_plugins import module_cache  # noqa: E402
+from process_tree import kill_tree  # noqa: E402
 
 import sandbox  # noqa: E402
 from sandbox import FLEET_INPUTS, ROOT, Fleet, inputs_key  # noqa: E402
@@ -469,6 +470,38 @@ def test_the_modules_are_kept_under_a_key_of_the_collections_modules(tmp_path: P
     assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
 
 
+def _ends(pattern: str) -> bool:
+    """Whether no process's command line matches `pattern` within 10 seconds (a process sent
+    SIGKILL ends when it next runs, which a busy machine may delay)."""
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_killed_run_ends_on_sigkill_with_every_process_it_started() -> None:
+    """tests/support/process_tree.py: a parent that exits with 1 as soon as its child ends (as
+    ansible-playbook does when a worker dies) still ends on SIGKILL, and its child (in a session
+    of its own, as Ansible's workers are) and grandchild end with it."""
+    hang = f"60.{random.randrange(10**8):08d}"
+    child = f"import subprocess; subprocess.run(['sleep', '{hang}'])"
+    parent = (
+        "import subprocess, sys; "
+        f"subprocess.run([sys.executable, '-c', {child!r}], start_new_session=True); sys.exit(1)"
+    )
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", parent])
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pgrep", "-f", f"^sleep {hang}"], capture_output=True).returncode:
+            assert time.monotonic() < deadline, "the grandchild never started"
+            time.sleep(0.05)
+        kill_tree(proc.pid)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert _ends(hang)
+
+
 def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_code(tmp_path: Path) -> None:
     """tests/unit/ansible_forkserver.py: a run gets its own environment and the program's exit
     code and output; a run past its time is killed with every process it started, and the server goes on."""
@@ -514,7 +547,7 @@ def test_the_fork_server_runs_the_command_line_with_the_run_s_environment_and_co
         started = time.monotonic()
         rc, _, _ = server.run("ansible-playbook", [*run, "-e", '{"hang": true}'], env, timeout=5)
         assert rc == -signal.SIGKILL and time.monotonic() - started < 30
-        assert subprocess.run(["pgrep", "-f", f"sleep {hang}"], capture_output=True).returncode == 1
+        assert _ends(f"sleep {hang}")
         rc, out, _ = server.run("ansible-playbook", run, env, timeout=120)
         assert rc == 0 and "probe=seen" in out
     finally:
