@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 
 
 def _children() -> dict[int, list[int]]:
@@ -18,6 +19,23 @@ def _children() -> dict[int, list[int]]:
         pid, ppid = (int(field) for field in line.split())
         children.setdefault(ppid, []).append(pid)
     return children
+
+
+def _state(pid: int) -> str:
+    """The process's state letter in /proc (T: stopped, Z: ended), "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _wait_stopped(pid: int) -> None:
+    """Wait, a second at most, until SIGSTOP has stopped the process (the signal is delivered
+    when it next runs): until then it may still start a child."""
+    deadline = time.monotonic() + 1
+    while _state(pid) not in ("T", "t", "Z", "X", "") and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def kill_tree(pid: int) -> None:
@@ -31,6 +49,8 @@ def kill_tree(pid: int) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc, signal.SIGSTOP)
             stopped.append(proc)
+        for proc in frontier:
+            _wait_stopped(proc)
         children = _children()
         frontier = [child for proc in stopped for child in children.get(proc, []) if child not in stopped]
     for proc in stopped:
