@@ -21,7 +21,7 @@ def _children() -> dict[int, list[int]]:
     return children
 
 
-def _state(pid: int) -> str:
+def state(pid: int) -> str:
     """The process's state letter in /proc (T: stopped, Z: ended), "" when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -34,7 +34,7 @@ def _wait_stopped(pid: int) -> None:
     """Wait, a second at most, until SIGSTOP has stopped the process (the signal is delivered
     when it next runs): until then it may still start a child."""
     deadline = time.monotonic() + 1
-    while _state(pid) not in ("T", "t", "Z", "X", "") and time.monotonic() < deadline:
+    while state(pid) not in ("T", "t", "Z", "X", "") and time.monotonic() < deadline:
         time.sleep(0.001)
 
 

@@ -15,15 +15,12 @@ from ansible_collections.intelgraph.ops.plugins.module_utils._migrate import (
 )
 from ansible_collections.intelgraph.ops.plugins.module_utils._timeouts import timeout_errors
 from conftest import run_module
+from process_tree import state
 
 
 def gone(pid: int) -> bool:
     """Whether a process has ended (a zombie waiting for its reaper counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
+    return state(pid) in ("Z", "X", "")
 
 
 def wait_gone(pid: int, seconds: float = 5.0) -> bool:
