@@ -55,9 +55,11 @@ SSH_OPTIONS = [
 INSPECT_HOST = Path(__file__).parent / "inspect_host.py"  # run on a host by Fleet.inspect
 PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
-# The modules each run builds, kept for the runs after it (callback_plugins/module_cache.py).
+# The modules each run builds and the code of the templates it compiles, kept for the runs after
+# it (callback_plugins/module_cache.py, callback_plugins/template_cache.py).
 MODULE_CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
 MODULE_CACHE = ROOT / ".sandbox/module-cache"
+TEMPLATE_CACHE = ROOT / ".sandbox/template-cache"
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
 # The images of a deployed and seeded fleet (Fleet.fresh), one a host, shared by every fleet of
 # the sandbox inventory: localhost/<FLEET_IMAGES>-<host>:<key>. They keep the network of the fleet
@@ -397,10 +399,12 @@ class Fleet:
             )
             return env
         if controller == HERE:
-            # The modules built by one run kept for the next (callback_plugins/module_cache.py);
-            # not for another controller, which shares nothing of this one's disk.
+            # The modules built and the templates' code compiled by one run kept for the next
+            # (callback_plugins/); not for another controller, which shares nothing of this one's disk.
             env.update(
-                ANSIBLE_CALLBACK_PLUGINS=str(MODULE_CACHE_PLUGINS), INTELGRAPH_MODULE_CACHE=str(MODULE_CACHE)
+                ANSIBLE_CALLBACK_PLUGINS=str(MODULE_CACHE_PLUGINS),
+                INTELGRAPH_MODULE_CACHE=str(MODULE_CACHE),
+                INTELGRAPH_TEMPLATE_CACHE=str(TEMPLATE_CACHE),
             )
         env.update(
             PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",

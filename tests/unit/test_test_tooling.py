@@ -1,6 +1,6 @@
 """The test suite's own tooling: the key that the fleet images are saved under, the lanes
-that run the end-to-end files, the timings `make test` prints at its end, the modules kept
-from one run for the next, and the fork server the unit tests run Ansible from."""
+that run the end-to-end files, the timings `make test` prints at its end, the modules and the
+templates' compiled code kept from one run for the next, and the fork server the unit tests run Ansible from."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(TESTS))
 
 import lanes  # noqa: E402
 import timings  # noqa: E402
-from callback_plugins import module_cache  # noqa: E402
+from callback_plugins import module_cache, template_cache  # noqa: E402
 from process_tree import kill_tree  # noqa: E402
 
 import sandbox  # noqa: E402
@@ -467,6 +467,110 @@ def test_the_modules_are_kept_under_a_key_of_the_collections_modules(tmp_path: P
     assert module_cache.restore(tmp_path / "kept" / "none", fresh) == 0
     (tmp_path / "kept" / "old").mkdir()
     assert module_cache.prune(tmp_path / "kept", key) == ["old"]
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
+
+
+TEMPLATE_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    x: 7
+    words: [b, a]
+  tasks:
+    - name: a template
+      ansible.builtin.debug:
+        msg: "x is {{ x * 6 }}, {{ words | sort | join(',') }}"
+    - name: an expression
+      ansible.builtin.set_fact:
+        answer: "{{ x > 3 }}"
+      when: x > 3
+    - name: the default delimiters
+      ansible.builtin.debug:
+        msg: "{{ lookup('ansible.builtin.template', 'plain.j2') }}"
+    - name: the same source with delimiters of its own
+      ansible.builtin.debug:
+        msg: "{{ lookup('ansible.builtin.template', 'other.j2') }}"
+    - name: a template that does not compile
+      ansible.builtin.debug:
+        msg: "{{ x + }}"
+      ignore_errors: true
+"""
+
+
+def run_with_template_cache(tmp_path: Path, kept: Path) -> dict[str, dict]:
+    """A real ansible-playbook run with the callback loaded as the tests load it; each task's
+    result by its name."""
+    (tmp_path / "playbook.yml").write_text(TEMPLATE_PLAYBOOK)
+    (tmp_path / "plain.j2").write_text("[% x %] {{ x }}")
+    (tmp_path / "other.j2").write_text(
+        "#jinja2:variable_start_string:'[%', variable_end_string:'%]'\n[% x %] {{ x }}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "e2e" / "callback_plugins"),
+        INTELGRAPH_TEMPLATE_CACHE=str(kept),
+        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+    )
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "playbook.yml",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    tasks = json.loads(run.stdout)["plays"][0]["tasks"]
+    return {task["task"]["name"]: task["hosts"]["localhost"] for task in tasks}
+
+
+def test_the_code_of_the_templates_one_run_compiled_is_what_the_next_renders_with(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    (kept / "0123456789abcdef").mkdir(parents=True)  # another key's: removed when a run starts
+    first = run_with_template_cache(tmp_path, kept)
+    [key] = [p.name for p in kept.iterdir()]
+    code = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (kept / key).iterdir()}
+    second = run_with_template_cache(tmp_path, kept)
+
+    assert key != "0123456789abcdef" and len(code) >= 5
+    for results in (first, second):
+        assert results["a template"]["msg"] == "x is 42, a,b"
+        assert results["an expression"]["ansible_facts"] == {"answer": True}
+        assert results["the default delimiters"]["msg"] == "[% x %] 7"
+        assert results["the same source with delimiters of its own"]["msg"] == "7 {{ x }}"
+        assert results["a template that does not compile"]["failed"] is True
+        assert "Syntax error in template" in results["a template that does not compile"]["msg"]
+    # The second run compiled nothing that compiles: it wrote no code, new or again.
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (kept / key).iterdir()} == code
+
+
+def test_the_code_is_kept_under_a_key_of_the_collections_filters_and_tests(tmp_path: Path) -> None:
+    filters = tmp_path / "ansible_collections/acme/tools/plugins/filter"
+    modules = tmp_path / "ansible_collections/acme/tools/plugins/modules"
+    filters.mkdir(parents=True)
+    modules.mkdir(parents=True)
+    (filters / "text.py").write_text("X = 1\n")
+    key = template_cache.cache_key([str(tmp_path)])
+    (modules / "thing.py").write_text("print(1)\n")  # a module: not looked up by Jinja
+    assert template_cache.cache_key([str(tmp_path)]) == key
+    (filters / "text.py").write_text("X = 2\n")
+    changed_filter = template_cache.cache_key([str(tmp_path)])
+    (tmp_path / "ansible_collections/acme/tools/plugins/test").mkdir()
+    (tmp_path / "ansible_collections/acme/tools/plugins/test/kind.py").write_text("Y = 1\n")
+    added_test = template_cache.cache_key([str(tmp_path)])
+    assert len({key, changed_filter, added_test}) == 3
+
+    (tmp_path / "kept" / key).mkdir(parents=True)
+    (tmp_path / "kept" / "old").mkdir()
+    assert template_cache.prune(tmp_path / "kept", key) == ["old"]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
 
 
