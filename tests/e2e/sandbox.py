@@ -56,7 +56,7 @@ INSPECT_HOST = Path(__file__).parent / "inspect_host.py"  # run on a host by Fle
 PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
 # The modules each run builds and the code of the templates it compiles, kept for the runs after
-# it (callback_plugins/module_cache.py, callback_plugins/template_cache.py).
+# it (callback_plugins/compile_cache.py).
 MODULE_CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
 MODULE_CACHE = ROOT / ".sandbox/module-cache"
 TEMPLATE_CACHE = ROOT / ".sandbox/template-cache"

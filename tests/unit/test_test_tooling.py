@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 sys.path.insert(0, str(TESTS / "e2e"))
 sys.path.insert(0, str(TESTS))
 
 import lanes  # noqa: E402
 import timings  # noqa: E402
-from callback_plugins import module_cache, template_cache  # noqa: E402
+from callback_plugins import compile_cache  # noqa: E402
 from process_tree import kill_tree  # noqa: E402
 
 import sandbox  # noqa: E402
@@ -391,35 +392,37 @@ MODULE_PLAYBOOK = """
 """
 
 
-def run_with_module_cache(tmp_path: Path, kept: Path) -> str:
-    """A real ansible-playbook run with the callback loaded as the tests load it; its debug output."""
-    playbook = tmp_path / "playbook.yml"
-    playbook.write_text(MODULE_PLAYBOOK)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "e2e" / "callback_plugins"),
-        INTELGRAPH_MODULE_CACHE=str(kept),
-        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"),
-        ANSIBLE_DEBUG="1",
-    )
-    cmd = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(playbook),
-    ]
+def run_with_caches(tmp_path: Path, playbook: str, **env: str) -> str:
+    """A real ansible-playbook run of playbook (in tmp_path, on localhost) with the callbacks loaded
+    as the tests load them, env added to its environment; its output."""
+    (tmp_path / "playbook.yml").write_text(playbook)
+    interpreter = f"ansible_python_interpreter={sys.executable}"
     run = subprocess.run(
-        [*cmd, "-e", f"ansible_python_interpreter={sys.executable}"],
-        env=env,
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", interpreter, "playbook.yml"],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
+            "ANSIBLE_CALLBACK_PLUGINS": str(TESTS / "e2e" / "callback_plugins"),
+            "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return run.stdout + run.stderr
+
+
+def run_with_module_cache(tmp_path: Path, kept: Path) -> str:
+    """run_with_caches keeping the modules in kept; its debug output."""
+    return run_with_caches(
+        tmp_path,
+        MODULE_PLAYBOOK,
+        INTELGRAPH_MODULE_CACHE=str(kept),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"),
+        ANSIBLE_DEBUG="1",
+    )
 
 
 def test_the_modules_one_run_built_are_not_built_again_by_the_next(tmp_path: Path) -> None:
@@ -437,37 +440,19 @@ def test_the_modules_one_run_built_are_not_built_again_by_the_next(tmp_path: Pat
     assert second.count("ANSIBALLZ: using cached module") == 2
 
 
-def test_the_modules_are_kept_under_a_key_of_the_collections_modules(tmp_path: Path) -> None:
-    modules = tmp_path / "ansible_collections/acme/tools/plugins/modules"
-    utils = tmp_path / "ansible_collections/acme/tools/plugins/module_utils"
-    modules.mkdir(parents=True)
-    utils.mkdir(parents=True)
-    (modules / "thing.py").write_text("print(1)\n")
-    (utils / "_shared.py").write_text("X = 1\n")
-    key = module_cache.cache_key([str(tmp_path)])
-    (tmp_path / "ansible_collections/acme/tools/README.md").write_text("not a source of a module\n")
-    assert module_cache.cache_key([str(tmp_path)]) == key
-    (utils / "_shared.py").write_text("X = 2\n")
-    changed_util = module_cache.cache_key([str(tmp_path)])
-    (modules / "other.py").write_text("print(2)\n")
-    added_module = module_cache.cache_key([str(tmp_path)])
-    assert len({key, changed_util, added_module}) == 3
-
-    live, kept = tmp_path / "live", tmp_path / "kept" / key
+def test_the_modules_a_run_built_are_kept_whole_and_copied_into_the_next(tmp_path: Path) -> None:
+    live, kept = tmp_path / "live", tmp_path / "kept" / "0123456789abcdef"
     live.mkdir()
     (live / "a.thing-ZIP_DEFLATED-none").write_bytes(b"zip a")
     (live / "a.thing-ZIP_DEFLATED-none.lock").write_bytes(b"")
     (live / "b.thing-ZIP_DEFLATED-none-part").write_bytes(b"half")
-    assert module_cache.keep(live, kept) == 1
-    assert module_cache.keep(live, kept) == 0
+    assert compile_cache.keep(live, kept) == 1
+    assert compile_cache.keep(live, kept) == 0
     assert [p.name for p in kept.iterdir()] == ["a.thing-ZIP_DEFLATED-none"]
     fresh = tmp_path / "fresh"
-    assert module_cache.restore(kept, fresh) == 1
+    assert compile_cache.restore(kept, fresh) == 1
     assert (fresh / "a.thing-ZIP_DEFLATED-none").read_bytes() == b"zip a"
-    assert module_cache.restore(tmp_path / "kept" / "none", fresh) == 0
-    (tmp_path / "kept" / "old").mkdir()
-    assert module_cache.prune(tmp_path / "kept", key) == ["old"]
-    assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
+    assert compile_cache.restore(tmp_path / "kept" / "none", fresh) == 0
 
 
 TEMPLATE_PLAYBOOK = """
@@ -498,37 +483,18 @@ TEMPLATE_PLAYBOOK = """
 
 
 def run_with_template_cache(tmp_path: Path, kept: Path) -> dict[str, dict]:
-    """A real ansible-playbook run with the callback loaded as the tests load it; each task's
-    result by its name."""
-    (tmp_path / "playbook.yml").write_text(TEMPLATE_PLAYBOOK)
+    """run_with_caches keeping the templates' code in kept; each task's result by its name."""
     (tmp_path / "plain.j2").write_text("[% x %] {{ x }}")
     (tmp_path / "other.j2").write_text(
         "#jinja2:variable_start_string:'[%', variable_end_string:'%]'\n[% x %] {{ x }}"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CALLBACK_PLUGINS=str(TESTS / "e2e" / "callback_plugins"),
+    output = run_with_caches(
+        tmp_path,
+        TEMPLATE_PLAYBOOK,
         INTELGRAPH_TEMPLATE_CACHE=str(kept),
-        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
     )
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "playbook.yml",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    tasks = json.loads(run.stdout)["plays"][0]["tasks"]
+    tasks = json.loads(output[: output.rindex("}") + 1])["plays"][0]["tasks"]
     return {task["task"]["name"]: task["hosts"]["localhost"] for task in tasks}
 
 
@@ -552,25 +518,32 @@ def test_the_code_of_the_templates_one_run_compiled_is_what_the_next_renders_wit
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (kept / key).iterdir()} == code
 
 
-def test_the_code_is_kept_under_a_key_of_the_collections_filters_and_tests(tmp_path: Path) -> None:
-    filters = tmp_path / "ansible_collections/acme/tools/plugins/filter"
-    modules = tmp_path / "ansible_collections/acme/tools/plugins/modules"
-    filters.mkdir(parents=True)
-    modules.mkdir(parents=True)
-    (filters / "text.py").write_text("X = 1\n")
-    key = template_cache.cache_key([str(tmp_path)])
-    (modules / "thing.py").write_text("print(1)\n")  # a module: not looked up by Jinja
-    assert template_cache.cache_key([str(tmp_path)]) == key
-    (filters / "text.py").write_text("X = 2\n")
-    changed_filter = template_cache.cache_key([str(tmp_path)])
-    (tmp_path / "ansible_collections/acme/tools/plugins/test").mkdir()
-    (tmp_path / "ansible_collections/acme/tools/plugins/test/kind.py").write_text("Y = 1\n")
-    added_test = template_cache.cache_key([str(tmp_path)])
-    assert len({key, changed_filter, added_test}) == 3
+@pytest.mark.parametrize(
+    "plugins, ignored",
+    [(compile_cache.MODULE_PLUGINS, "filter"), (compile_cache.TEMPLATE_PLUGINS, "modules")],
+    ids=["modules", "templates"],
+)
+def test_what_is_kept_is_keyed_by_the_collections_plugins_it_is_built_from(
+    tmp_path: Path, plugins: tuple[str, str], ignored: str
+) -> None:
+    collection = tmp_path / "ansible_collections/acme/tools/plugins"
+    for kind in (*plugins, ignored):
+        (collection / kind).mkdir(parents=True)
+    (collection / plugins[0] / "one.py").write_text("X = 1\n")
+    key = compile_cache.cache_key([str(tmp_path)], plugins)
+    (collection / ignored / "other.py").write_text("print(1)\n")
+    (tmp_path / "ansible_collections/acme/tools/README.md").write_text("not a source\n")
+    assert compile_cache.cache_key([str(tmp_path)], plugins) == key
+    (collection / plugins[0] / "one.py").write_text("X = 2\n")
+    changed = compile_cache.cache_key([str(tmp_path)], plugins)
+    (collection / plugins[1] / "two.py").write_text("Y = 1\n")
+    added = compile_cache.cache_key([str(tmp_path)], plugins)
+    assert len({key, changed, added}) == 3
+    assert compile_cache.cache_key([str(tmp_path)], plugins, "jinja2 9.9") != added
 
     (tmp_path / "kept" / key).mkdir(parents=True)
     (tmp_path / "kept" / "old").mkdir()
-    assert template_cache.prune(tmp_path / "kept", key) == ["old"]
+    assert compile_cache.prune(tmp_path / "kept", key) == ["old"]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == [key]
 
 
