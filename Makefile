@@ -37,10 +37,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # (sandbox/image/zipimport_cache.py), kept under .sandbox/.
 ZIPIMPORT_CACHE_DIR := $(CURDIR)/.sandbox/zipimport-cache
 $(VENV)/.zipimport-cache: sandbox/image/zipimport_cache.py $(VENV)/.installed
-	site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
-	install -m 0644 $< "$$site/intelgraph_zipimport_cache.py" && \
-	printf 'import intelgraph_zipimport_cache; intelgraph_zipimport_cache.install(%s)\n' "'$(ZIPIMPORT_CACHE_DIR)'" \
-	  >"$$site/intelgraph-zipimport-cache.pth"
+	$(VENV)/bin/python $< --cache-dir $(ZIPIMPORT_CACHE_DIR)
 	touch $@
 
 collections: .collections/ansible_collections/intelgraph/ops

@@ -138,10 +138,7 @@ EOF
 # Every Python start on the host (a module run's among them) installs the cache; it changes
 # no code that runs, only how often the same source is compiled.
 log "installing the zipimport compiled-code cache"
-site_packages="$rootfs/usr/lib/python3/dist-packages"
-install -m 0644 "$zipimport_cache" "$site_packages/intelgraph_zipimport_cache.py"
-printf 'import intelgraph_zipimport_cache; intelgraph_zipimport_cache.install()\n' \
-    >"$site_packages/intelgraph-zipimport-cache.pth"
+python3 "$zipimport_cache" --into "$rootfs/usr/lib/python3/dist-packages"
 
 rm -f "$rootfs/usr/sbin/policy-rc.d" "$rootfs/etc/resolv.conf" "$rootfs/etc/dpkg/dpkg.cfg.d/intelgraph-image-build"
 : >"$rootfs/etc/machine-id"

@@ -75,3 +75,29 @@ def install(cache_dir: str = "") -> None:
     if cache_dir:
         CACHE_DIR = cache_dir
     zipimport._compile_source = cached_compile_source  # type: ignore[attr-defined]
+
+
+def install_into(site_packages: str, cache_dir: str = "") -> None:
+    """Install this module into site_packages, with the .pth file that calls install() at every
+    interpreter start there (cache_dir given to it where it is not CACHE_DIR). The host image
+    (build.sh) and the sandbox controller's venv (Makefile) are installed by this."""
+    import shutil
+
+    module = os.path.join(site_packages, "intelgraph_zipimport_cache.py")
+    shutil.copyfile(__file__, module)
+    os.chmod(module, 0o644)
+    with open(os.path.join(site_packages, "intelgraph-zipimport-cache.pth"), "w") as pth:
+        pth.write(f"import intelgraph_zipimport_cache; intelgraph_zipimport_cache.install({cache_dir!r})\n")
+
+
+if __name__ == "__main__":
+    import argparse
+    import sysconfig
+
+    parser = argparse.ArgumentParser(description="Install the compiled-code cache for zip imports.")
+    parser.add_argument(
+        "--into", default=sysconfig.get_paths()["purelib"], help="site-packages (default: this Python's)"
+    )
+    parser.add_argument("--cache-dir", default="", help=f"where the code is kept (default: {CACHE_DIR})")
+    args = parser.parse_args()
+    install_into(args.into, args.cache_dir)

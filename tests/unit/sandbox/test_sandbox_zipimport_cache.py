@@ -104,3 +104,30 @@ def test_the_venv_s_install_keeps_the_cache_in_the_directory_it_names(tmp_path: 
     kept[0].write_bytes(marshal.dumps(compile("def answer():\n    return 4\n", "elsewhere.py", "exec")))
     second = _run(_zip(tmp_path / "two.zip", SOURCE), cache_dir, "answer", as_venv=True)
     assert (second.returncode, second.stdout) == (0, "4\n"), second.stderr
+
+
+@pytest.mark.parametrize("cache_dir", ["", "kept"], ids=["host-image", "venv"])
+def test_installed_into_a_site_directory_every_interpreter_there_uses_it(
+    tmp_path: Path, cache_dir: str
+) -> None:
+    # As build.sh installs it into the host image (no directory: CACHE_DIR) and the Makefile into
+    # the venv (its directory under .sandbox/); the .pth file runs when Python adds the site directory.
+    site = tmp_path / "site"
+    site.mkdir()
+    args = ["--cache-dir", str(tmp_path / cache_dir)] if cache_dir else []
+    subprocess.run([sys.executable, str(CACHE), "--into", str(site), *args], check=True, timeout=60)
+    assert (site / "intelgraph_zipimport_cache.py").read_bytes() == CACHE.read_bytes()
+    assert (site / "intelgraph_zipimport_cache.py").stat().st_mode & 0o777 == 0o644
+
+    archive = _zip(tmp_path / "one.zip", SOURCE)
+    program = (
+        f"import site, sys, zipimport; site.addsitedir({str(site)!r}); sys.path.insert(0, {str(archive)!r})\n"
+        "import intelgraph_zipimport_cache as cache, payload_mod\n"
+        "print(payload_mod.answer(), zipimport._compile_source is cache.cached_compile_source, cache.CACHE_DIR)\n"
+    )
+    # -S: none of this interpreter's own site directories (the venv's has the cache installed already).
+    run = subprocess.run([sys.executable, "-S", "-c", program], capture_output=True, text=True, timeout=60)
+    expected = str(tmp_path / cache_dir) if cache_dir else "/var/cache/intelgraph-zipimport"
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"1 True {expected}\n", "")
+    if cache_dir:
+        assert len(list((tmp_path / cache_dir).iterdir())) == 1
