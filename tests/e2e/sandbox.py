@@ -57,7 +57,7 @@ PORTS = {"api": 8080, "ingest": 9101}
 STATE_STORE = "/var/lib/intelgraph-ops"  # intelgraph_state_dir's default, on the first tools host
 # The modules each run builds and the code of the templates it compiles, kept for the runs after
 # it (callback_plugins/compile_cache.py).
-MODULE_CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
+CACHE_PLUGINS = Path(__file__).parent / "callback_plugins"
 MODULE_CACHE = ROOT / ".sandbox/module-cache"
 TEMPLATE_CACHE = ROOT / ".sandbox/template-cache"
 PROBE_TIMEOUT = 60  # seconds: the longest any one command on a host may take (Fleet.host)
@@ -402,7 +402,7 @@ class Fleet:
             # The modules built and the templates' code compiled by one run kept for the next
             # (callback_plugins/); not for another controller, which shares nothing of this one's disk.
             env.update(
-                ANSIBLE_CALLBACK_PLUGINS=str(MODULE_CACHE_PLUGINS),
+                ANSIBLE_CALLBACK_PLUGINS=str(CACHE_PLUGINS),
                 INTELGRAPH_MODULE_CACHE=str(MODULE_CACHE),
                 INTELGRAPH_TEMPLATE_CACHE=str(TEMPLATE_CACHE),
             )
