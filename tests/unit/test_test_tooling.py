@@ -5,6 +5,7 @@ templates' compiled code kept from one run for the next, and the fork server the
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import random
 import re
@@ -516,6 +517,26 @@ def test_the_code_of_the_templates_one_run_compiled_is_what_the_next_renders_wit
         assert "Syntax error in template" in results["a template that does not compile"]["msg"]
     # The second run compiled nothing that compiles: it wrote no code, new or again.
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (kept / key).iterdir()} == code
+
+
+def test_a_kept_file_that_holds_no_code_is_compiled_over_and_any_source_has_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+
+    monkeypatch.setattr(compile_cache, "_templates", tmp_path)
+    env = jinja2.Environment()
+    render = lambda source: env.template_class.from_code(  # noqa: E731
+        env, compile_cache.compile_kept(env, source), env.make_globals(None), None
+    ).render()
+    assert render("{{ 1 + 1 }}") == "2"
+    [kept] = list(tmp_path.iterdir())
+    kept.write_bytes(marshal.dumps({"not": "code"}))
+    assert render("{{ 1 + 1 }}") == "2"
+    assert isinstance(marshal.loads(kept.read_bytes()), type(compile("", "", "exec")))
+    # Text decoded from bytes that were not UTF-8 (surrogates) is a source like any other.
+    assert render("\udcff{{ 3 }}") == "\udcff3"
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 @pytest.mark.parametrize(

@@ -169,15 +169,18 @@ def code_path(env: jinja2.Environment, kind: str, source: str, *args: Any) -> Pa
         repr(ansible_context.escape_backslashes if ansible_context else None),
         repr(_jinja_common._TemplateConfig.allow_embedded_templates),
     )
-    digest = hashlib.sha256("\0".join((kind, *environment, *map(repr, args), str(source))).encode())
+    # surrogatepass: a template may hold text from bytes that were not UTF-8.
+    text = "\0".join((kind, *environment, *map(repr, args), str(source)))
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
     return _templates / digest.hexdigest()
 
 
 def load(path: Path) -> CodeType | None:
     try:
-        return marshal.loads(path.read_bytes())
+        code = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
+    return code if isinstance(code, CodeType) else None
 
 
 def save(path: Path, code: CodeType) -> None:
