@@ -1,6 +1,7 @@
 """The test suite's own tooling: the key that the fleet images are saved under, the lanes
 that run the end-to-end files, the timings `make test` prints at its end, the modules and the
-templates' compiled code kept from one run for the next, and the fork server the unit tests run Ansible from."""
+templates' compiled code kept from one run for the next, and the fork server the unit tests run
+Ansible from."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -393,9 +395,9 @@ MODULE_PLAYBOOK = """
 """
 
 
-def run_with_caches(tmp_path: Path, playbook: str, **env: str) -> str:
+def run_with_caches(tmp_path: Path, playbook: str, **env: str) -> subprocess.CompletedProcess[str]:
     """A real ansible-playbook run of playbook (in tmp_path, on localhost) with the callbacks loaded
-    as the tests load them, env added to its environment; its output."""
+    as the tests load them, env added to its environment."""
     (tmp_path / "playbook.yml").write_text(playbook)
     interpreter = f"ansible_python_interpreter={sys.executable}"
     run = subprocess.run(
@@ -412,18 +414,19 @@ def run_with_caches(tmp_path: Path, playbook: str, **env: str) -> str:
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    return run.stdout + run.stderr
+    return run
 
 
 def run_with_module_cache(tmp_path: Path, kept: Path) -> str:
     """run_with_caches keeping the modules in kept; its debug output."""
-    return run_with_caches(
+    run = run_with_caches(
         tmp_path,
         MODULE_PLAYBOOK,
         INTELGRAPH_MODULE_CACHE=str(kept),
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"),
         ANSIBLE_DEBUG="1",
     )
+    return run.stdout + run.stderr
 
 
 def test_the_modules_one_run_built_are_not_built_again_by_the_next(tmp_path: Path) -> None:
@@ -489,13 +492,13 @@ def run_with_template_cache(tmp_path: Path, kept: Path) -> dict[str, dict]:
     (tmp_path / "other.j2").write_text(
         "#jinja2:variable_start_string:'[%', variable_end_string:'%]'\n[% x %] {{ x }}"
     )
-    output = run_with_caches(
+    run = run_with_caches(
         tmp_path,
         TEMPLATE_PLAYBOOK,
         INTELGRAPH_TEMPLATE_CACHE=str(kept),
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
     )
-    tasks = json.loads(output[: output.rindex("}") + 1])["plays"][0]["tasks"]
+    tasks = json.loads(run.stdout)["plays"][0]["tasks"]
     return {task["task"]["name"]: task["hosts"]["localhost"] for task in tasks}
 
 
@@ -533,7 +536,7 @@ def test_a_kept_file_that_holds_no_code_is_compiled_over_and_any_source_has_a_na
     [kept] = list(tmp_path.iterdir())
     kept.write_bytes(marshal.dumps({"not": "code"}))
     assert render("{{ 1 + 1 }}") == "2"
-    assert isinstance(marshal.loads(kept.read_bytes()), type(compile("", "", "exec")))
+    assert isinstance(marshal.loads(kept.read_bytes()), types.CodeType)
     # Text decoded from bytes that were not UTF-8 (surrogates) is a source like any other.
     assert render("\udcff{{ 3 }}") == "\udcff3"
     assert len(list(tmp_path.iterdir())) == 2

@@ -44,6 +44,7 @@ options:
       - name: INTELGRAPH_TEMPLATE_CACHE
 """
 
+import contextlib
 import contextvars
 import hashlib
 import marshal
@@ -106,6 +107,17 @@ def cache_key(collections_paths: list[str], plugins: tuple[str, ...], *versions:
     return digest.hexdigest()[:16]
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write the file under another name, then rename it: runs and workers beside this one may
+    read the directory meanwhile."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def prune(directory: Path, key: str) -> list[str]:
     """Remove what is kept under every other key; return their keys."""
     removed = []
@@ -133,8 +145,7 @@ def restore(kept: Path, live: Path) -> int:
 
 
 def keep(live: Path, kept: Path) -> int:
-    """Keep the modules the run built that are not kept yet (each written whole, then renamed:
-    runs beside it may read the directory meanwhile); return how many."""
+    """Keep the modules the run built that are not kept yet (each written whole); return how many."""
     if not live.is_dir():
         return 0
     kept.mkdir(parents=True, exist_ok=True)
@@ -142,9 +153,7 @@ def keep(live: Path, kept: Path) -> int:
     for path in live.iterdir():
         if not path.is_file() or path.name.endswith(PARTIAL) or (kept / path.name).exists():
             continue
-        partial = kept / f".{path.name}.{os.getpid()}"
-        shutil.copyfile(path, partial)
-        partial.replace(kept / path.name)
+        write_whole(kept / path.name, path.read_bytes())
         count += 1
     return count
 
@@ -184,13 +193,9 @@ def load(path: Path) -> CodeType | None:
 
 
 def save(path: Path, code: CodeType) -> None:
-    """Write the code whole, then rename: workers beside this one may read it meanwhile."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        partial.write_bytes(marshal.dumps(code))
-        partial.replace(path)
-    except OSError:
-        partial.unlink(missing_ok=True)
+    """Keep the code; where it cannot be written, the template is compiled again next time."""
+    with contextlib.suppress(OSError):
+        write_whole(path, marshal.dumps(code))
 
 
 def compile_kept(
@@ -239,8 +244,7 @@ class CallbackModule(CallbackBase):
 
     def __init__(self) -> None:
         super().__init__()
-        self.modules: Path | None = None
-        self.kept: Path | None = None
+        self.kept: Path | None = None  # <module_directory>/<key>
         # Ansible's own cache of the run's modules, in the run's temporary directory (made before
         # the callbacks are loaded, removed at its end).
         self.live = Path(C.DEFAULT_LOCAL_TMP) / "ansiballz_cache"
@@ -250,9 +254,7 @@ class CallbackModule(CallbackBase):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
         collections = list(C.COLLECTIONS_PATHS)
         if directory := self.get_option("module_directory"):
-            self.modules = Path(directory)
-            self.key = cache_key(collections, MODULE_PLUGINS)
-            self.kept = self.modules / self.key
+            self.kept = Path(directory) / cache_key(collections, MODULE_PLUGINS)
             restore(self.kept, self.live)
         if directory := self.get_option("template_directory"):
             key = cache_key(collections, TEMPLATE_PLUGINS, sys.version, f"jinja2 {jinja2.__version__}")
@@ -265,7 +267,7 @@ class CallbackModule(CallbackBase):
             internal_code.update({compile_kept.__code__, compile_expression_kept.__code__})
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
-        if self.modules is None or self.kept is None:
+        if self.kept is None:
             return
         keep(self.live, self.kept)
-        prune(self.modules, self.key)
+        prune(self.kept.parent, self.kept.name)
